@@ -1,0 +1,39 @@
+"""steepest: neural networks trained by gradient descent with Numba-compiled kernels.
+
+    import steepest
+    X, y, Xt, yt = steepest.load_mnist()
+    net = steepest.Network([784, 30, 10], activation="sigmoid", loss="mse", seed=0)
+    net.fit(X, y, epochs=1, batch_size=10, learning_rate=3.0)
+    net.evaluate(Xt, yt)
+
+Public names are imported on first use, so ``import steepest`` stays light: numba is loaded
+only when a network or kernel is first touched, and numba.cuda never by this module.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Network": "steepest.models.network",
+    "DivergenceError": "steepest.models.network",
+    "History": "steepest.models.history",
+    "get_backend": "steepest.models.backend",
+    "load_mnist": "steepest.data.mnist",
+    "read_idx": "steepest.data.idx",
+    "IDXError": "steepest.data.idx",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'steepest' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,7 @@
+"""``python -m steepest``: see ``steepest.cli``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,298 @@
+"""The definition of every op, in float64 NumPy: the spec and the test oracle.
+
+Nothing here is fast; everything here is meant to be obviously right.  The compiled kernel
+sets (``steepest.kernels.cpu`` and, when it lands, ``steepest.kernels.cuda``) export the same
+public names with the same signatures and meaning, and the tests compare them with these.
+
+Conventions
+-----------
+* A dense layer maps a mini-batch ``inp`` of shape (B, IN) to ``out`` (B, OUT) with
+  ``W`` of shape (OUT, IN): zᵀ = aᵀWᵀ + bᵀ, i.e. z = W·a + b for each sample (row).
+* Outputs come first, then inputs; every kernel overwrites its outputs.
+* Activation derivatives are written from the forward output ``a`` (σ′ = a(1 − a)), so the
+  pre-activations need not be kept.
+* Losses are averaged over the batch, so gradients are those of the batch mean.
+* A network's parameters live in one flat vector: W⁰, b⁰, W¹, b¹, … (see ``layer_slices``).
+"""
+
+import numpy as np
+
+from .codes import CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH
+
+__all__ = [
+    "activation_backward", "activation_forward", "cross_entropy_loss",
+    "cross_entropy_loss_backward", "dense_backward_input", "dense_backward_params",
+    "dense_forward", "gd_step_full_batch", "identity_backward", "identity_forward",
+    "loss_value", "mse_loss", "mse_loss_backward", "network_forward", "network_gradient",
+    "output_delta", "relu_backward", "relu_forward", "sgd_epoch_minibatch",
+    "sgd_epoch_per_sample", "sgd_step", "sigmoid_backward", "sigmoid_forward",
+    "softmax_backward", "softmax_cross_entropy_backward", "softmax_forward", "tanh_backward",
+    "tanh_forward",
+]
+
+# Probabilities are clamped before the log so that a confident wrong answer gives a large,
+# finite loss instead of inf.
+LOG_EPS = 1e-12
+
+
+# ---------------------------------------------------------------------------- dense layer
+def dense_forward(out, inp, W, b):
+    """z = W·a + b for every row of ``inp``.
+
+    inp (B, IN), W (OUT, IN), b (OUT,) -> out (B, OUT)
+    """
+    out[...] = inp @ W.T + b
+
+
+def dense_backward_input(dinp, dout, W):
+    """∂L/∂a of the layer input: (Wᵀ δ) for every row; the first half of delta propagation.
+
+    dout (B, OUT), W (OUT, IN) -> dinp (B, IN)
+    """
+    dinp[...] = dout @ W
+
+
+def dense_backward_params(dW, db, dout, inp):
+    """∂L/∂W = Σ_batch δ aᵀ and ∂L/∂b = Σ_batch δ.
+
+    dout (B, OUT), inp (B, IN) -> dW (OUT, IN), db (OUT,)
+    """
+    dW[...] = dout.T @ inp
+    db[...] = dout.sum(axis=0)
+
+
+# ---------------------------------------------------------------------------- activations
+def identity_forward(a, z):
+    """a = z.   z (B, N) -> a (B, N)"""
+    a[...] = z
+
+
+def identity_backward(dz, da, a):
+    """∂L/∂z = ∂L/∂a.   da (B, N), a (B, N) -> dz (B, N)"""
+    dz[...] = da
+
+
+def sigmoid_forward(a, z):
+    """a = σ(z) = 1 / (1 + e⁻ᶻ).   z (B, N) -> a (B, N)"""
+    a[...] = 1.0 / (1.0 + np.exp(-z))
+
+
+def sigmoid_backward(dz, da, a):
+    """∂L/∂z = ∂L/∂a ⊙ a(1 − a).   da (B, N), a (B, N) -> dz (B, N)"""
+    dz[...] = da * a * (1.0 - a)
+
+
+def tanh_forward(a, z):
+    """a = tanh(z).   z (B, N) -> a (B, N)"""
+    a[...] = np.tanh(z)
+
+
+def tanh_backward(dz, da, a):
+    """∂L/∂z = ∂L/∂a ⊙ (1 − a²).   da (B, N), a (B, N) -> dz (B, N)"""
+    dz[...] = da * (1.0 - a * a)
+
+
+def relu_forward(a, z):
+    """a = max(z, 0).   z (B, N) -> a (B, N)"""
+    a[...] = np.maximum(z, 0.0)
+
+
+def relu_backward(dz, da, a):
+    """∂L/∂z = ∂L/∂a where a > 0, else 0 (the subgradient 0 is taken at z = 0).
+
+    da (B, N), a (B, N) -> dz (B, N)
+    """
+    dz[...] = np.where(a > 0.0, da, 0.0)
+
+
+def softmax_forward(a, z):
+    """aᵢ = e^{zᵢ} / Σⱼ e^{zⱼ} for each row, shifted by the row max so exp cannot overflow.
+
+    z (B, N) -> a (B, N)
+    """
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    a[...] = e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_backward(dz, da, a):
+    """∂L/∂z = J·∂L/∂a with the softmax Jacobian J = diag(a) − aaᵀ: a ⊙ (da − ⟨da, a⟩).
+
+    da (B, N), a (B, N) -> dz (B, N)
+    """
+    dz[...] = a * (da - (da * a).sum(axis=1, keepdims=True))
+
+
+# ---------------------------------------------------------------------------- losses
+def mse_loss(a, y):
+    """L = (1/B) Σ_batch ½‖a − y‖².   a (B, N), y (B, N) -> float"""
+    return float(0.5 * ((a - y) ** 2).sum() / a.shape[0])
+
+
+def mse_loss_backward(da, a, y):
+    """∂L/∂a = (a − y) / B.   a (B, N), y (B, N) -> da (B, N)"""
+    da[...] = (a - y) / a.shape[0]
+
+
+def cross_entropy_loss(a, y):
+    """L = −(1/B) Σ_batch Σᵢ yᵢ log aᵢ, with a clamped to ≥ 1e-12.   a (B, N), y (B, N) -> float"""
+    return float(-(y * np.log(np.maximum(a, LOG_EPS))).sum() / a.shape[0])
+
+
+def cross_entropy_loss_backward(da, a, y):
+    """∂L/∂a = −y / a / B (a clamped as in the loss).   a (B, N), y (B, N) -> da (B, N)"""
+    da[...] = -y / np.maximum(a, LOG_EPS) / a.shape[0]
+
+
+def softmax_cross_entropy_backward(dz, a, y):
+    """Output delta of softmax + cross-entropy: ∂L/∂z = (a − y) / B.
+
+    The Jacobian product collapses because Σᵢ yᵢ = 1 for every target row.
+    a (B, N), y (B, N) -> dz (B, N)
+    """
+    dz[...] = (a - y) / a.shape[0]
+
+
+# ---------------------------------------------------------------------------- dispatch by code
+_FORWARD = {IDENTITY: identity_forward, SIGMOID: sigmoid_forward, TANH: tanh_forward,
+            RELU: relu_forward, SOFTMAX: softmax_forward}
+_BACKWARD = {IDENTITY: identity_backward, SIGMOID: sigmoid_backward, TANH: tanh_backward,
+             RELU: relu_backward, SOFTMAX: softmax_backward}
+
+
+def activation_forward(a, z, activation):
+    """a = f(z) for the activation with code ``activation``.   z (B, N) -> a (B, N)"""
+    _FORWARD[int(activation)](a, z)
+
+
+def activation_backward(dz, da, a, activation):
+    """∂L/∂z = f′ applied to ∂L/∂a, from the forward output.   da, a (B, N) -> dz (B, N)"""
+    _BACKWARD[int(activation)](dz, da, a)
+
+
+def loss_value(a, y, loss):
+    """The batch-mean loss with code ``loss``.   a (B, N), y (B, N) -> float"""
+    if loss == MSE:
+        return mse_loss(a, y)
+    if loss == CROSS_ENTROPY:
+        return cross_entropy_loss(a, y)
+    raise ValueError(f"unknown loss code {loss}")
+
+
+def output_delta(dz, a, y, loss, activation):
+    """δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), fused where the maths collapses (softmax + cross-entropy).
+
+    a (B, N), y (B, N) -> dz (B, N)
+    """
+    if loss == CROSS_ENTROPY and activation == SOFTMAX:
+        softmax_cross_entropy_backward(dz, a, y)
+        return
+    da = np.empty_like(dz)
+    if loss == MSE:
+        mse_loss_backward(da, a, y)
+    elif loss == CROSS_ENTROPY:
+        cross_entropy_loss_backward(da, a, y)
+    else:
+        raise ValueError(f"unknown loss code {loss}")
+    activation_backward(dz, da, a, activation)
+
+
+# ---------------------------------------------------------------------------- optimiser
+def sgd_step(params, grads, learning_rate):
+    """θ ← θ − η ∇θ, in place.   params (P,), grads (P,)"""
+    params -= learning_rate * grads
+
+
+# ---------------------------------------------------------------------------- whole network
+def layer_slices(sizes):
+    """(W slice, b slice) into the flat parameter vector for each layer of ``sizes``."""
+    slices, offset = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        w = slice(offset, offset + n_out * n_in)
+        offset += n_out * n_in
+        b = slice(offset, offset + n_out)
+        offset += n_out
+        slices.append((w, b))
+    return slices
+
+
+def _layers(params, sizes):
+    return [(params[w].reshape(sizes[i + 1], sizes[i]), params[b])
+            for i, (w, b) in enumerate(layer_slices(sizes))]
+
+
+def network_forward(out, params, sizes, activations, X):
+    """Output activations of the whole network for every row of X.
+
+    params (P,), sizes (L+1,), activations (L,), X (N, sizes[0]) -> out (N, sizes[-1])
+    """
+    a = X.astype(np.float64)
+    for (W, b), act in zip(_layers(params, sizes), activations):
+        z = np.empty((a.shape[0], W.shape[0]))
+        dense_forward(z, a, W, b)
+        a = np.empty_like(z)
+        activation_forward(a, z, act)
+    out[...] = a
+
+
+def network_gradient(grads, params, sizes, activations, loss, X, Y):
+    """Backpropagation: the gradient of the batch-mean loss, and that loss.
+
+    δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ);  δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ ⊙ f′(zˡ);  ∂L/∂Wˡ = δˡ(aˡ⁻¹)ᵀ, ∂L/∂bˡ = δˡ.
+    params (P,), X (B, sizes[0]), Y (B, sizes[-1]) -> grads (P,), returns the loss
+    """
+    layers = _layers(params, sizes)
+    grad_layers = _layers(grads, sizes)
+    acts = [X.astype(np.float64)]
+    for (W, b), act in zip(layers, activations):
+        z = np.empty((X.shape[0], W.shape[0]))
+        dense_forward(z, acts[-1], W, b)
+        a = np.empty_like(z)
+        activation_forward(a, z, act)
+        acts.append(a)
+    value = loss_value(acts[-1], Y, loss)
+    delta = np.empty_like(acts[-1])
+    output_delta(delta, acts[-1], Y, loss, activations[-1])
+    for layer in range(len(layers) - 1, -1, -1):
+        dW, db = grad_layers[layer]
+        dense_backward_params(dW, db, delta, acts[layer])
+        if layer > 0:
+            da = np.empty_like(acts[layer])
+            dense_backward_input(da, delta, layers[layer][0])
+            delta = np.empty_like(da)
+            activation_backward(delta, da, acts[layer], activations[layer - 1])
+    return value
+
+
+def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_size,
+                        learning_rate):
+    """One epoch of mini-batch SGD over the samples in ``order``; the last batch may be short.
+
+    Returns the epoch's mean loss over samples, each batch's loss taken before its update.
+    params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int
+    """
+    grads = np.empty_like(params)
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        total += network_gradient(grads, params, sizes, activations, loss, X[idx], Y[idx]) * len(idx)
+        sgd_step(params, grads, learning_rate)
+    return total / len(order)
+
+
+def sgd_epoch_per_sample(params, sizes, activations, loss, X, Y, order, learning_rate):
+    """One epoch of per-sample SGD: an update after every sample, in ``order``.
+
+    params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
+    """
+    return sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, 1, learning_rate)
+
+
+def gd_step_full_batch(params, sizes, activations, loss, X, Y, learning_rate):
+    """One step of full-batch gradient descent on all of X; returns the loss before the step.
+
+    params (P,) updated in place; X (N, IN), Y (N, OUT)
+    """
+    grads = np.empty_like(params)
+    value = network_gradient(grads, params, sizes, activations, loss, X, Y)
+    sgd_step(params, grads, learning_rate)
+    return value

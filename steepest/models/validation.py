@@ -1,0 +1,104 @@
+"""Checks on user input, run before any kernel sees it.
+
+Every error names the argument, what was expected and what was given.  Inputs are converted,
+never modified: integer and boolean X become float32 by value (no rescaling), and
+non-contiguous or read-only arrays are copied into fresh C-contiguous float32 arrays.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+
+def check_features(X, n_inputs, name="X"):
+    """X as a C-contiguous float32 array of shape (n, n_inputs), finite and non-empty."""
+    if isinstance(X, np.ndarray) or hasattr(X, "__array__"):
+        array = np.asarray(X)
+    else:
+        try:
+            array = np.asarray(X)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name} must be an array of numbers; got {type(X).__name__} ({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers (float, int or bool); got dtype {array.dtype}")
+    if array.ndim == 1 and n_inputs == array.shape[0]:
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_inputs}); got shape {array.shape}: "
+                         f"use {name}.reshape(1, -1) for a single sample")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_inputs}); got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: got shape {array.shape}, expected at least one sample")
+    if array.shape[1] != n_inputs:
+        raise ValueError(f"{name} has {array.shape[1]} features per sample but the network "
+                         f"expects {n_inputs}; got shape {array.shape}")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf (or values too large for float32)")
+    return array
+
+
+def check_targets(y, n_samples, n_outputs, name="y"):
+    """Targets as float32 (n_samples, n_outputs), plus the integer labels when y held labels.
+
+    Integer labels (1-D, values in 0..n_outputs-1) become one-hot rows; a float array must
+    already have the network's output shape ((n,) is accepted for a single output).
+    """
+    array = np.asarray(y)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers; got dtype {array.dtype}")
+    if array.ndim == 0 or array.shape[0] != n_samples:
+        got = "a scalar" if array.ndim == 0 else f"{array.shape[0]} rows"
+        raise ValueError(f"{name} must have one row per sample of X ({n_samples}); got {got}")
+    labels = None
+    if array.ndim == 1 and (array.dtype.kind in "iub" or n_outputs > 1):
+        labels = _check_labels(array, n_outputs, name)
+        targets = np.zeros((n_samples, n_outputs), np.float32)
+        if n_outputs == 1:
+            targets[:, 0] = labels
+        else:
+            targets[np.arange(n_samples), labels] = 1.0
+        return targets, labels
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != n_outputs:
+        raise ValueError(f"{name} must be integer class labels of shape ({n_samples},) or targets "
+                         f"of shape ({n_samples}, {n_outputs}); got shape {array.shape}")
+    targets = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(targets).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return targets, labels
+
+
+def _check_labels(array, n_outputs, name):
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} contains NaN or inf")
+        fractional = array[array != np.round(array)]
+        if fractional.size:
+            raise ValueError(f"{name}: class labels must be whole numbers; got {fractional[0]!r}")
+    labels = array.astype(np.int64)
+    n_classes = max(n_outputs, 2)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= n_classes:
+        raise ValueError(f"{name}: class labels must lie in 0..{n_classes - 1} for a network with "
+                         f"{n_outputs} output(s); got values from {low} to {high}")
+    return labels
+
+
+def check_positive_real(value, name):
+    """A finite number > 0 (learning rates and the like)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number; got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+    return float(value)
+
+
+def check_count(value, name, minimum):
+    """An integer ≥ minimum (epochs, batch sizes, layer widths)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be ≥ {minimum}; got {value}")
+    return int(value)

@@ -1,0 +1,75 @@
+"""Structure the project promises: paired kernel names, a light import, float32 kernels."""
+
+import os
+import subprocess
+import sys
+
+from steepest.kernels import cpu, reference
+
+
+def test_cpu_and_reference_export_the_same_kernels():
+    assert set(cpu.__all__) == set(reference.__all__)
+    for name in reference.__all__:
+        assert callable(getattr(cpu, name)) and callable(getattr(reference, name)), name
+
+
+def test_import_steepest_is_light():
+    code = ("import sys, steepest; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cpu_work_never_imports_numba_cuda():
+    code = ("import sys, numpy as np, steepest; "
+            "n = steepest.Network([3, 2], seed=0); n.fit(np.ones((4, 3)), [0, 1, 0, 1]); "
+            "print(any(m.startswith('numba.cuda') or m.startswith('numba_cuda') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+FLOAT64_CHECK = r"""
+import re, sys
+import numba, numpy as np
+from steepest.kernels import cpu
+
+def double_ops(dispatcher):
+    # float64 arithmetic in the compiled functions, leaving out numba's Python wrappers
+    # (which box a float32 result into a Python float through a legitimate fpext)
+    found = []
+    for ir in dispatcher.inspect_llvm().values():
+        for body in re.split(r"\ndefine ", ir):
+            if body.split("(", 1)[0].find("cpython") >= 0:
+                continue
+            found += re.findall(r"fpext float .* to double|f(?:add|sub|mul|div) (?:fast )?double", body)
+    return found
+
+@numba.njit
+def promotes(x):
+    return x * 0.5  # the bug this check exists for: a float64 literal
+
+promotes(np.float32(1.0))
+assert double_ops(promotes), "the checker must see a float64 literal"
+
+sizes, acts = np.array([4, 3, 2]), np.array([1, 4])
+X, Y = np.ones((5, 4), np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 0]]
+params = np.ones(23, np.float32)
+cpu.sgd_epoch_minibatch(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1))
+cpu.sgd_epoch_per_sample(params, sizes, acts, 0, X, Y, np.arange(5), np.float32(0.1))
+cpu.gd_step_full_batch(params, sizes, acts, 0, X, Y, np.float32(0.1))
+out = np.empty((5, 2), np.float32)
+cpu.network_forward(out, params, sizes, acts, X)
+for kernel in (cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
+               cpu.network_forward):
+    ops = double_ops(kernel)
+    assert not ops, (kernel.__name__, ops[:3])
+print("ok")
+"""
+
+
+def test_training_loops_compile_without_float64_arithmetic():
+    # Compiled fresh (numba cannot show the IR of cached code), in a child process.
+    env = {**os.environ, "STEEPEST_NO_CACHE": "1"}
+    out = subprocess.run([sys.executable, "-c", FLOAT64_CHECK], capture_output=True, text=True,
+                         env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
