@@ -22,6 +22,7 @@ _LAZY = {
     "load_mnist": "steepest.data.mnist",
     "read_idx": "steepest.data.idx",
     "IDXError": "steepest.data.idx",
+    "CheckpointError": "steepest.models.checkpoint",
 }
 
 __all__ = sorted(_LAZY)

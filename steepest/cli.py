@@ -58,6 +58,13 @@ def build_parser():
                        help="directory of MNIST IDX files; None = $STEEPEST_MNIST_DIR or the "
                             "copy shipped with steepest")
     train.add_argument("--save", metavar="PATH", default=None, help="save the trained network")
+    train.add_argument("--checkpoint", metavar="PATH", default=None,
+                       help="save the network and training state after every epoch; Ctrl-C "
+                            "saves the last completed epoch here (else to --save, else to "
+                            "steepest-interrupted.npz)")
+    train.add_argument("--resume", metavar="PATH", default=None,
+                       help="continue training from a checkpoint up to --epochs in total "
+                            "(the architecture options are then taken from the checkpoint)")
     train.add_argument("--metrics-json", metavar="PATH", default=None,
                        help="write per-epoch and final metrics as JSON")
     train.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -65,38 +72,54 @@ def build_parser():
 
 
 def train(args):
-    import numpy as np
 
     import steepest
+    from steepest.models.checkpoint import write_checkpoint
 
     X, y, Xt, yt = steepest.load_mnist(args.data_dir)
     if args.train_samples is not None:
         if not 1 <= args.train_samples <= len(X):
             raise ValueError(f"--train-samples must be in 1..{len(X)}; got {args.train_samples}")
         X, y = X[:args.train_samples], y[:args.train_samples]
-    net = steepest.Network(args.sizes, activation=args.activation, output=args.output,
-                           loss=args.loss, seed=args.seed, device=args.device)
+    if args.resume:
+        net = steepest.Network.load(args.resume, device=args.device)
+    else:
+        net = steepest.Network(args.sizes, activation=args.activation, output=args.output,
+                               loss=args.loss, seed=args.seed, device=args.device)
     say = (lambda *a: None) if args.quiet else print
     say(f"{net}: {net.n_parameters:,} parameters, {len(X):,} training samples, "
-        f"batch size {args.batch_size or 'full'}, learning rate {args.learning_rate}")
+        f"batch size {args.batch_size or 'full'}, learning rate {args.learning_rate}"
+        + (f", resuming after epoch {net.epochs_trained}" if args.resume else ""))
     epochs = []
-    bar = None if args.quiet else _bar(args.epochs)
+    first = net.epochs_trained + 1
+    bar = None if args.quiet else _bar(max(0, args.epochs - first + 1))
     started = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        hist = net.fit(X, y, epochs=1, batch_size=args.batch_size,
-                       learning_rate=args.learning_rate, shuffle=not args.no_shuffle,
-                       validation_data=(Xt, yt))
-        row = {"epoch": epoch, "loss": hist["loss"][0], "test_loss": hist["val_loss"][0],
-               "test_accuracy": hist["val_accuracy"][0],
-               "samples_per_s": hist["samples_per_s"][0], "seconds": hist["seconds"][0]}
-        epochs.append(row)
-        line = (f"epoch {epoch:3d}/{args.epochs}: loss {row['loss']:.4f}  test accuracy "
-                f"{row['test_accuracy']:.2%}  {row['samples_per_s']:,.0f} samples/s")
+    snapshot = _snapshot(net)  # the state after the last completed epoch, for Ctrl-C
+    try:
+        for epoch in range(first, args.epochs + 1):
+            hist = net.fit(X, y, epochs=1, batch_size=args.batch_size,
+                           learning_rate=args.learning_rate, shuffle=not args.no_shuffle,
+                           validation_data=(Xt, yt), checkpoint=args.checkpoint)
+            snapshot = _snapshot(net)
+            row = {"epoch": epoch, "loss": hist["loss"][0], "test_loss": hist["val_loss"][0],
+                   "test_accuracy": hist["val_accuracy"][0],
+                   "samples_per_s": hist["samples_per_s"][0], "seconds": hist["seconds"][0]}
+            epochs.append(row)
+            line = (f"epoch {epoch:3d}/{args.epochs}: loss {row['loss']:.4f}  test accuracy "
+                    f"{row['test_accuracy']:.2%}  {row['samples_per_s']:,.0f} samples/s")
+            if bar is not None:
+                bar.write(line)
+                bar.update(1)
+            else:
+                say(line)
+    except KeyboardInterrupt:
         if bar is not None:
-            bar.write(line)
-            bar.update(1)
-        else:
-            say(line)
+            bar.close()
+        path = args.checkpoint or args.save or "steepest-interrupted.npz"
+        write_checkpoint(path, snapshot)
+        print(f"\ninterrupted: saved the network after epoch {int(snapshot['epochs_trained'])} "
+              f"to {path}; continue with --resume {path}", file=sys.stderr)
+        return 130
     if bar is not None:
         bar.close()
     final = net.evaluate(Xt, yt)
@@ -115,6 +138,11 @@ def train(args):
             metrics["final"]["samples_per_s"] = epochs[-1]["samples_per_s"]
         _write_json(args.metrics_json, metrics)
     return 0
+
+
+def _snapshot(net):
+    state = net._state()
+    return {**state, "params": state["params"].copy()}
 
 
 def _bar(total):
@@ -140,6 +168,6 @@ def main(argv=None):
         return 2
     try:
         return train(args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

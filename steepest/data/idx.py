@@ -8,6 +8,7 @@ the file, never a crash or a silently short array.
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def _read_bytes(path):
     if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
             raise IDXError(f"{path}: corrupt or truncated gzip data ({exc})") from None
     return raw
 

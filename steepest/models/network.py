@@ -6,22 +6,25 @@ work to the kernel set its backend chose.  It never branches on the device.
 """
 
 import os
-import tempfile
 import time
 
 import numpy as np
 
 from .backend import get_backend
+from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
 from .history import History
 from .tables import (HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, default_initializer,
                      initial_params, lookup)
 from .validation import check_count, check_features, check_positive_real, check_targets
 
-FORMAT_VERSION = 1
+PROBE_ROWS = 256  # samples in the per-epoch gradient probe
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss; the weights were restored to the last good epoch."""
+    """Training diverged (a NaN/inf loss, or every unit saturated with an exactly zero gradient).
+
+    The weights were restored to the end of the last good epoch.
+    """
 
     def __init__(self, message, epoch, learning_rate, history):
         super().__init__(message)
@@ -67,6 +70,7 @@ class Network:
         self._configure(activation, output, loss, device)
         self.init = init if init is not None else default_initializer(self.activation)
         self._rng = np.random.default_rng(seed)
+        self.epochs_trained = 0
         weights, biases = initial_params(self.sizes, self.init, self._rng)
         self._set_params(weights, biases)
 
@@ -115,6 +119,7 @@ class Network:
         net._configure(activation, output, loss, device)
         net.init = None
         net._rng = np.random.default_rng(seed)
+        net.epochs_trained = 0
         net._set_params(weights, biases)
         return net
 
@@ -202,7 +207,7 @@ class Network:
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs=1, batch_size=32, learning_rate=0.1, shuffle=True,
-            validation_data=None, verbose=0):
+            validation_data=None, verbose=0, checkpoint=None, checkpoint_every=1):
         """Train by gradient descent; returns a ``History`` of per-epoch metrics.
 
         Parameters
@@ -225,6 +230,13 @@ class Network:
             Evaluated after each epoch: ``val_loss`` and ``val_accuracy`` in the history.
         verbose : int
             0: silent; 1: a progress bar over epochs (only when output is a terminal).
+        checkpoint : str or os.PathLike, optional
+            Save the network (parameters and training state, see ``save``) to this path
+            every ``checkpoint_every`` epochs and after the last one.  ``Network.load`` of
+            that file followed by ``fit`` with the remaining epochs ends with the same
+            weights as an uninterrupted run (bit-identical on the CPU).
+        checkpoint_every : int
+            Epochs between checkpoints.
 
         Raises
         ------
@@ -245,106 +257,181 @@ class Network:
             Y_val, labels_val = check_targets(validation_data[1], X_val.shape[0], self.sizes[-1],
                                               "validation_data[1]")
 
+        if checkpoint is not None:
+            checkpoint = os.fspath(checkpoint)
+            checkpoint_every = check_count(checkpoint_every, "checkpoint_every", 1)
+
         history = History(self.backend_device)
         k = self._backend
         X_dev, Y_dev = k.to_device(X), k.to_device(Y)
         params_dev = k.to_device(self._params)
-        lr = np.float32(learning_rate)
+        run_epoch = self._epoch_runner(X_dev, Y_dev, n, batch_size, np.float32(learning_rate))
+        if epochs:
+            # Compile (or load from cache) on a few samples and a scratch copy of the
+            # parameters, so the first epoch's samples/s measures training, not the compiler.
+            tic = time.perf_counter()
+            few = min(n, batch_size or n, 16)
+            self._epoch_runner(k.to_device(X[:few]), k.to_device(Y[:few]), few,
+                               batch_size and min(batch_size, few),
+                               np.float32(learning_rate))(k.to_device(self._params.copy()),
+                                                          np.arange(few))
+            history.warmup_seconds = time.perf_counter() - tic
+        # A fixed probe batch: after each epoch, its per-layer gradient norms go into the
+        # history (vanishing/exploding gradients show there) and reveal a saturated network.
+        probe = min(n, PROBE_ROWS)
+        probe_dev = (k.to_device(X[:probe]), k.to_device(Y[:probe]))
         progress = _progress(epochs, verbose)
         for epoch in range(1, epochs + 1):
             order = self._rng.permutation(n) if shuffle else np.arange(n)
             last_good = self._params.copy()
             start = time.perf_counter()
-            if batch_size == 1:
-                loss = k.kernels.sgd_epoch_per_sample(
-                    params_dev, self._size_array, self._activation_codes, self._loss_code,
-                    X_dev, Y_dev, k.to_device(order), lr)
-            elif batch_size is None or batch_size >= n:
-                loss = k.kernels.gd_step_full_batch(
-                    params_dev, self._size_array, self._activation_codes, self._loss_code,
-                    X_dev, Y_dev, lr)
-            else:
-                loss = k.kernels.sgd_epoch_minibatch(
-                    params_dev, self._size_array, self._activation_codes, self._loss_code,
-                    X_dev, Y_dev, k.to_device(order), batch_size, lr)
+            loss = float(run_epoch(params_dev, order))
             k.to_host(self._params, params_dev)
             seconds = time.perf_counter() - start
-            loss = float(loss)
+            probe_loss, norms = self._probe_gradient(params_dev, *probe_dev)
+            problem = None
             if not (np.isfinite(loss) and np.isfinite(self._params).all()):
+                problem = f"the loss became {loss}"
+            elif probe_loss > 0 and not any(norms):
+                # Every unit saturated (σ′ = a(1 − a) is exactly 0 in float32) or dead: the
+                # gradient is exactly zero while the loss is not, so no step can ever help.
+                problem = (f"every unit saturated: the gradient is exactly zero while the "
+                           f"loss is {probe_loss:.4g}")
+            if problem is not None:
                 self._params[...] = last_good
                 raise DivergenceError(
-                    f"training diverged in epoch {epoch}: the loss became {loss} at "
+                    f"training diverged in epoch {epoch}: {problem} at "
                     f"learning_rate={learning_rate}; the weights were restored to the end of "
                     f"epoch {epoch - 1}. Try a smaller learning rate.", epoch, learning_rate,
                     history)
+            self.epochs_trained += 1
             metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                        "samples_per_s": n / seconds if seconds > 0 else float("inf"),
-                       "learning_rate": learning_rate}
+                       "learning_rate": learning_rate, "grad_norms": norms}
             if validation_data is not None:
                 val = self._evaluate(X_val, Y_val, labels_val)
                 metrics["val_loss"] = val["loss"]
                 if "accuracy" in val:
                     metrics["val_accuracy"] = val["accuracy"]
             history.append(**metrics)
+            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
+                self.save(checkpoint)
             if progress is not None:
-                progress.set_postfix({k2: f"{v:.4g}" for k2, v in metrics.items()
-                                      if k2 in ("loss", "val_accuracy", "samples_per_s")})
+                progress.set_postfix({key: f"{v:.4g}" for key, v in metrics.items()
+                                      if key in ("loss", "val_accuracy", "samples_per_s")})
                 progress.update(1)
         if progress is not None:
             progress.close()
         return history
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Write the architecture and parameters to ``path`` (an .npz file), atomically.
+    def gradient_norms(self, X, y):
+        """‖∂L/∂Wˡ‖ (Frobenius) for each layer l on the batch (X, y), input layer first.
 
-        The file is written under a temporary name in the same directory and renamed, so a
-        crash mid-write never leaves a broken file at ``path``.
+        The first layers' norms far below the last's is the vanishing-gradient picture.
         """
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".steepest-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, format_version=np.int64(FORMAT_VERSION),
-                         sizes=np.array(self.sizes, np.int64), params=self._params,
-                         activation=np.str_(self.activation), output=np.str_(self.output),
-                         loss=np.str_(self.loss))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        X = check_features(X, self.sizes[0])
+        Y, _ = check_targets(y, X.shape[0], self.sizes[-1])
+        k = self._backend
+        return self._probe_gradient(k.to_device(self._params), k.to_device(X), k.to_device(Y))[1]
+
+    def _probe_gradient(self, params_dev, X_dev, Y_dev):
+        """(batch loss, per-layer weight-gradient norms) at the backend's current parameters."""
+        k = self._backend
+        grads = np.empty_like(self._params)
+        grads_dev = k.to_device(grads)
+        loss = float(k.kernels.network_gradient(grads_dev, params_dev, self._size_array,
+                                                self._activation_codes, self._loss_code,
+                                                X_dev, Y_dev))
+        k.to_host(grads, grads_dev)
+        norms, offset = [], 0
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            norms.append(float(np.linalg.norm(grads[offset:offset + n_out * n_in])))
+            offset += n_out * n_in + n_out
+        return loss, norms
+
+    def _epoch_runner(self, X_dev, Y_dev, n, batch_size, lr):
+        """A function (params_dev, host order) -> epoch loss for the training mode at hand."""
+        k = self._backend
+        net = (self._size_array, self._activation_codes, self._loss_code)
+        if batch_size == 1:
+            return lambda params, order: k.kernels.sgd_epoch_per_sample(
+                params, *net, X_dev, Y_dev, k.to_device(order), lr)
+        if batch_size is None or batch_size >= n:
+            return lambda params, order: k.kernels.gd_step_full_batch(
+                params, *net, X_dev, Y_dev, lr)
+        return lambda params, order: k.kernels.sgd_epoch_minibatch(
+            params, *net, X_dev, Y_dev, k.to_device(order), batch_size, lr)
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self):
+        return {"sizes": np.array(self.sizes, np.int64), "params": self._params,
+                "activation": self.activation, "output": self.output, "loss": self.loss,
+                "epochs_trained": np.int64(self.epochs_trained),
+                "rng_state": self._rng.bit_generator.state}
+
+    def save(self, path):
+        """Write architecture, parameters and training state to ``path`` (.npz), atomically.
+
+        The training state (epochs trained, the shuffling generator's state) is saved too,
+        so ``load`` followed by ``fit`` continues exactly where this network stopped.  The
+        file is written under a temporary name in the same directory and renamed.
+        """
+        write_checkpoint(path, self._state())
 
     @classmethod
     def load(cls, path, device="auto"):
-        """Read a network written by ``save``; pickled objects are refused."""
+        """Read a network written by ``save``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        CheckpointError (a ValueError)
+            Not a steepest checkpoint, truncated, pickled objects, another format version, or
+            parameters that do not fit the stored architecture.
+        """
         path = os.fspath(path)
+        fields = read_checkpoint(path)
+        sizes = [int(v) for v in field(fields, "sizes", path, dtype=np.int64)]
         try:
-            with np.load(path, allow_pickle=False) as data:
-                fields = {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise ValueError(f"{path}: not a readable steepest checkpoint ({exc})") from None
-        needed = {"format_version", "sizes", "params", "activation", "output", "loss"}
-        if not needed <= set(fields):
-            raise ValueError(f"{path}: not a steepest checkpoint (missing {sorted(needed - set(fields))})")
-        version = int(fields["format_version"])
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{path}: checkpoint format version {version}, this steepest reads "
-                             f"version {FORMAT_VERSION}")
-        sizes = [int(n) for n in fields["sizes"]]
-        params = fields["params"]
+            sizes = _check_sizes(sizes)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: bad architecture ({exc})") from None
         expected = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
-        if params.dtype != np.float32 or params.shape != (expected,):
-            raise ValueError(f"{path}: parameters of shape {params.shape} and dtype {params.dtype} "
-                             f"do not fit sizes {sizes} ({expected} float32 values)")
+        params = field(fields, "params", path, dtype=np.float32, shape=(expected,))
         net = cls.__new__(cls)
-        net.sizes = _check_sizes(sizes)
-        net._configure(str(fields["activation"]), str(fields["output"]), str(fields["loss"]), device)
+        net.sizes = sizes
+        try:
+            net._configure(field(fields, "activation", path, str), field(fields, "output", path, str),
+                           field(fields, "loss", path, str), device)
+        except ValueError as exc:
+            if "device" in str(exc):
+                raise
+            raise CheckpointError(f"{path}: bad configuration ({exc})") from None
         net.init = None
+        net.epochs_trained = field(fields, "epochs_trained", path, int)
         net._rng = np.random.default_rng()
+        try:
+            net._rng.bit_generator.state = json_field(fields, "rng_state", path)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: bad generator state ({exc})") from None
         net._params = params.copy()
         return net
+
+    def restore(self, path):
+        """Load parameters and training state from ``path`` into this network.
+
+        The checkpoint must hold the same architecture (sizes, activations, loss); anything
+        else is refused with a ``CheckpointError`` and this network is left unchanged.
+        """
+        other = type(self).load(path, device=self.device)
+        mine = (self.sizes, self.activation, self.output, self.loss)
+        theirs = (other.sizes, other.activation, other.output, other.loss)
+        if mine != theirs:
+            raise CheckpointError(f"{os.fspath(path)}: holds a network {theirs}, not {mine}")
+        self._params[...] = other._params
+        self._rng = other._rng
+        self.epochs_trained = other.epochs_trained
 
 
 def _classes(out):

@@ -32,7 +32,8 @@ def check_features(X, n_inputs, name="X"):
     if array.shape[1] != n_inputs:
         raise ValueError(f"{name} has {array.shape[1]} features per sample but the network "
                          f"expects {n_inputs}; got shape {array.shape}")
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # too large for float32 becomes inf, refused just below
+        array = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or inf (or values too large for float32)")
     return array

@@ -1,0 +1,116 @@
+"""Checkpoint files: a network's architecture, parameters and training state in one .npz.
+
+Written to a temporary file in the target directory and renamed over the target, so a crash
+mid-write never leaves a broken file at the path; read with ``allow_pickle=False``, so a file
+holding pickled objects is refused rather than executed.  Every field is checked: a format
+version, the architecture, dtypes and shapes; any other file gives ``CheckpointError``.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MAGIC = "steepest-checkpoint"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable steepest checkpoint of the expected kind."""
+
+
+def write_checkpoint(path, state):
+    """Write ``state`` (str/int/float/array values; dicts become JSON) to ``path`` atomically."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fields = {"magic": np.str_(MAGIC), "format_version": np.int64(FORMAT_VERSION)}
+    for key, value in state.items():
+        if isinstance(value, dict):
+            fields[key] = np.str_(json.dumps(value))
+        elif isinstance(value, str):
+            fields[key] = np.str_(value)
+        else:
+            fields[key] = np.asarray(value)
+    fd, tmp = tempfile.mkstemp(prefix=".steepest-", suffix=".npz.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **fields)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+           NotImplementedError, UnicodeDecodeError, RuntimeError)
+
+
+def read_checkpoint(path):
+    """The fields of a checkpoint as a dict of NumPy arrays (JSON fields still as strings).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    CheckpointError
+        Anything else wrong: not an .npz, truncated, pickled objects, another format version,
+        missing or malformed fields.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise CheckpointError(f"{path}: a bare .npy array, not a steepest checkpoint")
+            fields = {key: data[key] for key in data.files}
+    except CheckpointError:
+        raise
+    except _ERRORS as exc:
+        raise CheckpointError(f"{path}: not a readable steepest checkpoint "
+                              f"({type(exc).__name__}: {exc})") from None
+    if "magic" not in fields or fields["magic"].shape != () or str(fields["magic"]) != MAGIC:
+        raise CheckpointError(f"{path}: not a steepest checkpoint (no '{MAGIC}' marker)")
+    version = _scalar(fields, "format_version", path, int)
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version}; this steepest "
+                              f"reads version {FORMAT_VERSION}")
+    return fields
+
+
+def _scalar(fields, key, path, kind):
+    value = fields.get(key)
+    if value is None or value.shape != ():
+        raise CheckpointError(f"{path}: field {key!r} missing or not a scalar")
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: field {key!r} is malformed ({exc})") from None
+
+
+def field(fields, key, path, kind=None, dtype=None, shape=None):
+    """One checked field: a scalar converted by ``kind``, or an array of ``dtype``/``shape``."""
+    if kind is not None:
+        return _scalar(fields, key, path, kind)
+    if key not in fields:
+        raise CheckpointError(f"{path}: field {key!r} missing")
+    value = fields[key]
+    if dtype is not None and value.dtype != dtype:
+        raise CheckpointError(f"{path}: field {key!r} has dtype {value.dtype}, expected {dtype}")
+    if shape is not None and value.shape != tuple(shape):
+        raise CheckpointError(f"{path}: field {key!r} has shape {value.shape}, expected {tuple(shape)}")
+    return value
+
+
+def json_field(fields, key, path):
+    text = _scalar(fields, key, path, str)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: field {key!r} is not valid JSON ({exc})") from None
