@@ -34,5 +34,42 @@ class History:
         return {"device": self.device, "warmup_seconds": self.warmup_seconds,
                 **{k: list(v) for k, v in self.history.items()}}
 
+    def plot(self, path, keys=None):
+        """Draw the per-epoch curves to a PNG at ``path`` (needs matplotlib: steepest[plot]).
+
+        One panel per kind of metric: losses (``loss``, ``val_loss``), accuracies, and the
+        learning rate when it changed.  Returns ``path``.
+        """
+        try:
+            import matplotlib
+            matplotlib.use("Agg")  # files only: no display needed
+            import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install 'steepest[plot]'") from None
+        if not len(self):
+            raise ValueError("the history is empty: nothing to plot")
+        epochs = self.history["epoch"]
+        groups = [[k for k in ("loss", "val_loss") if k in self.history],
+                  [k for k in self.history if k.endswith("accuracy")]]
+        if len(set(self.history.get("learning_rate", []))) > 1:
+            groups.append(["learning_rate"])
+        if keys is not None:
+            groups = [[k for k in keys if k in self.history]]
+        groups = [g for g in groups if g]
+        fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
+        for ax, group in zip(axes[0], groups):
+            for key in group:
+                ax.plot(epochs, self.history[key], marker="o", markersize=3, label=key)
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend()
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"steepest training history ({self.device})")
+        fig.tight_layout()
+        fig.savefig(path, format="png", dpi=100)
+        plt.close(fig)
+        return path
+
     def __repr__(self):
         return f"History(device={self.device!r}, epochs={len(self)}, keys={sorted(self.history)})"

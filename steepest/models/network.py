@@ -13,6 +13,7 @@ import numpy as np
 from .backend import get_backend
 from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
 from .history import History
+from .schedules import SCHEDULES, Schedule
 from .tables import (HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, default_initializer,
                      initial_params, lookup)
 from .validation import check_count, check_features, check_positive_real, check_targets
@@ -207,8 +208,12 @@ class Network:
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs=1, batch_size=32, learning_rate=0.1, shuffle=True,
-            validation_data=None, verbose=0, checkpoint=None, checkpoint_every=1):
+            validation_data=None, validation_split=None, verbose=0, callbacks=None,
+            lr_schedule=None, checkpoint=None, checkpoint_every=1):
         """Train by gradient descent; returns a ``History`` of per-epoch metrics.
+
+        Each epoch is one compiled kernel call; validation, schedules, callbacks and
+        checkpoints run in Python between epochs.
 
         Parameters
         ----------
@@ -228,8 +233,17 @@ class Network:
             trains in the given order.
         validation_data : (X_val, y_val), optional
             Evaluated after each epoch: ``val_loss`` and ``val_accuracy`` in the history.
+        validation_split : float in (0, 1), optional
+            Hold out this fraction of (X, y) — the last rows, before any shuffling — as
+            validation data.  Not with ``validation_data``.
         verbose : int
             0: silent; 1: a progress bar over epochs (only when output is a terminal).
+        callbacks : list, optional
+            ``steepest.EarlyStopping``, other ``Callback`` objects, or callables
+            ``f(epoch, metrics)``; one returning True stops training after that epoch.
+        lr_schedule : Schedule or callable, optional
+            Gives each epoch's rate: ``StepDecay``, ``ExponentialDecay``, ``InverseScaling``,
+            ``ReduceOnPlateau``, or ``f(epoch, learning_rate, history_dict) -> float``.
         checkpoint : str or os.PathLike, optional
             Save the network (parameters and training state, see ``save``) to this path
             every ``checkpoint_every`` epochs and after the last one.  ``Network.load`` of
@@ -241,47 +255,43 @@ class Network:
         Raises
         ------
         DivergenceError
-            The loss became NaN or inf; the parameters are those of the last good epoch.
+            The loss became NaN or inf, or every unit saturated; the parameters are those of
+            the last good epoch.
         """
         X = check_features(X, self.sizes[0])
-        Y, _ = check_targets(y, X.shape[0], self.sizes[-1])
+        Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
         epochs = check_count(epochs, "epochs", 0)
         learning_rate = check_positive_real(learning_rate, "learning_rate")
+        validation = self._validation_set(validation_data, validation_split, X, Y, labels)
+        if validation_split is not None:
+            X, Y = X[:-len(validation[0])], Y[:-len(validation[0])]
         n = X.shape[0]
         if batch_size is not None:
             batch_size = min(check_count(batch_size, "batch_size", 1), n)
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            X_val = check_features(validation_data[0], self.sizes[0], "validation_data[0]")
-            Y_val, labels_val = check_targets(validation_data[1], X_val.shape[0], self.sizes[-1],
-                                              "validation_data[1]")
-
         if checkpoint is not None:
             checkpoint = os.fspath(checkpoint)
             checkpoint_every = check_count(checkpoint_every, "checkpoint_every", 1)
+        callbacks = _check_callbacks(callbacks)
+        schedule = _check_schedule(lr_schedule)
 
         history = History(self.backend_device)
         k = self._backend
         X_dev, Y_dev = k.to_device(X), k.to_device(Y)
         params_dev = k.to_device(self._params)
-        run_epoch = self._epoch_runner(X_dev, Y_dev, n, batch_size, np.float32(learning_rate))
         if epochs:
-            # Compile (or load from cache) on a few samples and a scratch copy of the
-            # parameters, so the first epoch's samples/s measures training, not the compiler.
-            tic = time.perf_counter()
-            few = min(n, batch_size or n, 16)
-            self._epoch_runner(k.to_device(X[:few]), k.to_device(Y[:few]), few,
-                               batch_size and min(batch_size, few),
-                               np.float32(learning_rate))(k.to_device(self._params.copy()),
-                                                          np.arange(few))
-            history.warmup_seconds = time.perf_counter() - tic
+            history.warmup_seconds = self._warm_up(X, Y, batch_size, learning_rate)
         # A fixed probe batch: after each epoch, its per-layer gradient norms go into the
         # history (vanishing/exploding gradients show there) and reveal a saturated network.
         probe = min(n, PROBE_ROWS)
         probe_dev = (k.to_device(X[:probe]), k.to_device(Y[:probe]))
+        for callback in callbacks:
+            getattr(callback, "on_train_begin", lambda net: None)(self)
         progress = _progress(epochs, verbose)
         for epoch in range(1, epochs + 1):
+            rate = learning_rate if schedule is None else \
+                check_positive_real(schedule(epoch, learning_rate, history.history),
+                                    "the learning rate from lr_schedule")
+            run_epoch = self._epoch_runner(X_dev, Y_dev, n, batch_size, np.float32(rate))
             order = self._rng.permutation(n) if shuffle else np.arange(n)
             last_good = self._params.copy()
             start = time.perf_counter()
@@ -301,18 +311,15 @@ class Network:
                 self._params[...] = last_good
                 raise DivergenceError(
                     f"training diverged in epoch {epoch}: {problem} at "
-                    f"learning_rate={learning_rate}; the weights were restored to the end of "
-                    f"epoch {epoch - 1}. Try a smaller learning rate.", epoch, learning_rate,
-                    history)
+                    f"learning_rate={rate}; the weights were restored to the end of "
+                    f"epoch {epoch - 1}. Try a smaller learning rate.", epoch, rate, history)
             self.epochs_trained += 1
             metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                        "samples_per_s": n / seconds if seconds > 0 else float("inf"),
-                       "learning_rate": learning_rate, "grad_norms": norms}
-            if validation_data is not None:
-                val = self._evaluate(X_val, Y_val, labels_val)
-                metrics["val_loss"] = val["loss"]
-                if "accuracy" in val:
-                    metrics["val_accuracy"] = val["accuracy"]
+                       "learning_rate": rate, "grad_norms": norms}
+            if validation is not None:
+                val = self._evaluate(*validation)
+                metrics.update({f"val_{key}": value for key, value in val.items()})
             history.append(**metrics)
             if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
                 self.save(checkpoint)
@@ -320,9 +327,47 @@ class Network:
                 progress.set_postfix({key: f"{v:.4g}" for key, v in metrics.items()
                                       if key in ("loss", "val_accuracy", "samples_per_s")})
                 progress.update(1)
+            # every callback sees every epoch, even after one of them asked to stop
+            if any([bool(callback(epoch, dict(metrics))) for callback in callbacks]):
+                break
         if progress is not None:
             progress.close()
+        for callback in callbacks:
+            getattr(callback, "on_train_end", lambda net: None)(self)
         return history
+
+    def _validation_set(self, validation_data, validation_split, X, Y, labels):
+        """(X_val, Y_val, labels_val) from validation_data or validation_split, or None."""
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if validation_split is not None:
+            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+                    or not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be a fraction in (0, 1); got {validation_split!r}")
+            n_val = int(round(len(X) * validation_split))
+            if not 0 < n_val < len(X):
+                raise ValueError(f"validation_split={validation_split} of {len(X)} samples leaves "
+                                 f"{n_val} for validation and {len(X) - n_val} for training")
+            return X[-n_val:], Y[-n_val:], None if labels is None else labels[-n_val:]
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        X_val = check_features(validation_data[0], self.sizes[0], "validation_data[0]")
+        Y_val, labels_val = check_targets(validation_data[1], X_val.shape[0], self.sizes[-1],
+                                          "validation_data[1]")
+        return X_val, Y_val, labels_val
+
+    def _warm_up(self, X, Y, batch_size, learning_rate):
+        """Compile (or load from cache) the epoch kernel on a few samples and a scratch copy
+        of the parameters, so epoch 1's samples/s measures training, not the compiler."""
+        k = self._backend
+        tic = time.perf_counter()
+        few = min(len(X), 2 * batch_size) if batch_size else min(len(X), 64)
+        run = self._epoch_runner(k.to_device(X[:few]), k.to_device(Y[:few]), few, batch_size,
+                                 np.float32(learning_rate))
+        run(k.to_device(self._params.copy()), np.arange(few))
+        return time.perf_counter() - tic
 
     def gradient_norms(self, X, y):
         """‖∂L/∂Wˡ‖ (Frobenius) for each layer l on the batch (X, y), input layer first.
@@ -432,6 +477,28 @@ class Network:
         self._params[...] = other._params
         self._rng = other._rng
         self.epochs_trained = other.epochs_trained
+
+
+def _check_callbacks(callbacks):
+    callbacks = [] if callbacks is None else list(callbacks)
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{i}] must be a Callback or a callable f(epoch, metrics); "
+                            f"got {callback!r}")
+    return callbacks
+
+
+def _check_schedule(schedule):
+    if schedule is None:
+        return None
+    if isinstance(schedule, str):
+        schedule = lookup(SCHEDULES, schedule, "lr_schedule")()
+    if isinstance(schedule, Schedule):
+        return schedule.learning_rate
+    if callable(schedule):
+        return schedule
+    raise TypeError(f"lr_schedule must be a Schedule, a name ({', '.join(SCHEDULES)}) or a "
+                    f"callable f(epoch, learning_rate, history); got {schedule!r}")
 
 
 def _classes(out):
