@@ -22,13 +22,39 @@ _LAZY = {
     "load_mnist": "steepest.data.mnist",
     "read_idx": "steepest.data.idx",
     "IDXError": "steepest.data.idx",
+    "LinearRegression": "steepest.models.linear_regression",
+    "Perceptron": "steepest.models.perceptron",
+    "minimize": "steepest.models.descent",
+    "Trajectory": "steepest.models.descent",
     "CheckpointError": "steepest.models.checkpoint",
+    "load_dataset": "steepest.data.registry",
+    "load_fashion_mnist": "steepest.data.registry",
+    "load_kmnist": "steepest.data.registry",
+    "train_validation_split": "steepest.data.registry",
+    "DownloadError": "steepest.data.download",
+    "ChecksumError": "steepest.data.download",
+    "MLPClassifier": "steepest.sklearn",  # needs scikit-learn, imported only on first use
+    "MLPRegressor": "steepest.sklearn",
+    "Callback": "steepest.models.callbacks",
+    "EarlyStopping": "steepest.models.callbacks",
+    "Schedule": "steepest.models.schedules",
+    "StepDecay": "steepest.models.schedules",
+    "ExponentialDecay": "steepest.models.schedules",
+    "InverseScaling": "steepest.models.schedules",
+    "ReduceOnPlateau": "steepest.models.schedules",
 }
 
-__all__ = sorted(_LAZY)
+# Public submodules, imported on first use as well.
+_MODULES = {"optimizers": "steepest.models.optimizers"}
+
+__all__ = sorted(_LAZY) + sorted(_MODULES)
 
 
 def __getattr__(name):
+    if name in _MODULES:
+        module = import_module(_MODULES[name])
+        globals()[name] = module
+        return module
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -37,4 +63,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_MODULES))

@@ -68,6 +68,7 @@ def build_parser():
     train.add_argument("--metrics-json", metavar="PATH", default=None,
                        help="write per-epoch and final metrics as JSON")
     train.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    _add_descend_parser(commands)
     return parser
 
 
@@ -160,6 +161,80 @@ def _write_json(path, data):
     os.replace(tmp, path)
 
 
+# ---------------------------------------------------------------- descend (issue 3)
+# Default learning rates per function: converging slowly, converging fast, on the edge, over it.
+DESCEND_RATES = {"quadratic": [0.1, 0.3, 1.0, 1.05], "bowl": [0.02, 0.05, 0.1, 0.105],
+                 "rosenbrock": [0.0005, 0.001, 0.002]}
+
+
+def _floats(text):
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers joined by ',', got {text!r}") from None
+
+
+def _add_descend_parser(commands):
+    descend_ = commands.add_parser(
+        "descend", help="gradient descent on a function, drawn to a PNG",
+        description="Run x ← x − η∇f(x) from a start point for several learning rates η, print "
+                    "every point, and draw the function with each path side by side to a PNG.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    descend_.add_argument("--function", default="quadratic",
+                          choices=["quadratic", "bowl", "rosenbrock"],
+                          help="quadratic: x²; bowl: x² + 10y²; rosenbrock: (1 − x)² + 100(y − x²)²")
+    descend_.add_argument("--x0", type=_floats, default=None, metavar="X[,Y]",
+                          help="start point; None = 5 for quadratic, -4,1.5 for bowl, "
+                               "-1.2,1 for rosenbrock")
+    descend_.add_argument("--learning-rates", "--lr", type=_floats, default=None,
+                          metavar="ETA,ETA,...",
+                          help="one panel per learning rate; None = a set that shows slow, fast, "
+                               "oscillating and diverging descent")
+    descend_.add_argument("--epochs", type=int, default=10, help="steps per path")
+    descend_.add_argument("--output", "-o", default="descend.png", metavar="PNG",
+                          help="where to draw the figure")
+    descend_.add_argument("--no-plot", action="store_true",
+                          help="only print the points (no matplotlib needed)")
+
+
+def descend(args):
+    import numpy as np
+
+    from steepest.models.descent import FUNCTIONS, minimize, plot_trajectories
+
+    f, grad, default_x0, text = FUNCTIONS[args.function]
+    x0 = default_x0 if args.x0 is None else args.x0
+    if args.x0 is not None and len(args.x0) != np.size(default_x0):
+        raise ValueError(f"--x0 for {args.function} needs {np.size(default_x0)} number(s); "
+                         f"got {len(args.x0)}")
+    if np.ndim(default_x0) == 0 and args.x0 is not None:
+        x0 = args.x0[0]
+    rates = DESCEND_RATES[args.function] if args.learning_rates is None else args.learning_rates
+    if not rates:
+        raise ValueError("--learning-rates needs at least one number")
+    paths = [minimize(f, x0, grad, learning_rate=rate, epochs=args.epochs) for rate in rates]
+    print(f"{text}, from x0 = {x0}, {args.epochs} steps")
+    for path in paths:
+        state = "diverged" if path.diverged else ("converged" if path.converged else "")
+        points = ", ".join(_point(p) for p in path.points)
+        print(f"η = {path.learning_rate:g}: {points}" + (f"  [{state}]" if state else ""))
+    if args.no_plot:
+        return 0
+    try:
+        plot_trajectories(f, paths, args.output, title=text)
+    except ImportError as exc:
+        print(f"error: {exc}; or use --no-plot", file=sys.stderr)
+        return 2
+    print(f"drew {len(paths)} paths to {args.output}")
+    return 0
+
+
+def _point(p):
+    import numpy as np
+
+    return f"{p:.6g}" if np.ndim(p) == 0 else "(" + ", ".join(f"{v:.6g}" for v in p) + ")"
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -167,7 +242,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return train(args)
+        return descend(args) if args.command == "descend" else train(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -164,3 +164,45 @@ def test_integer_and_non_contiguous_inputs_are_converted(rng):
     net = steepest.Network([6, 3, 2], seed=0)
     out = net.forward(X[:, ::2])  # a strided view of integers
     assert_close(out, net.forward(np.ascontiguousarray(X[:, ::2], dtype=np.float32)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adagrad", "rmsprop", "adam"])
+def test_fit_with_an_optimizer_matches_the_reference_loop(rng, optimizer):
+    from steepest.models.optimizers import get_optimizer
+
+    X, y = toy_data(rng, n=21)
+    net = steepest.Network([6, 5, 3], activation="tanh", loss="cross_entropy", seed=3)
+    params = net._params.astype(np.float64)
+    opt = get_optimizer(optimizer, 0.05)
+    state = np.zeros((opt.n_state_slots, params.size))
+    step = np.zeros(1, np.int64)
+    net.fit(X, y, epochs=1, batch_size=4, learning_rate=0.05, shuffle=False, optimizer=optimizer)
+    net.fit(X, y, epochs=1, batch_size=4, learning_rate=0.05, shuffle=False, optimizer=optimizer)
+    for _ in range(2):  # the optimiser's state carries over between fit calls
+        reference.optimizer_epoch_minibatch(params, state, step, np.array([6, 5, 3]),
+                                            np.array([codes.TANH, codes.SOFTMAX]),
+                                            codes.CROSS_ENTROPY, opt.code,
+                                            opt.hyper().astype(np.float64), X, np.eye(3)[y],
+                                            np.arange(21), 4)
+    assert step[0] == 12
+    assert_close(net._params, params, rtol=1e-4, atol=1e-5)
+
+
+def test_sgd_fast_path_equals_the_general_optimizer_loop(rng):
+    from steepest.models.optimizers import SGD
+
+    X, y = toy_data(rng, n=30)
+    fast = steepest.Network([6, 5, 3], seed=1)
+    general = steepest.Network([6, 5, 3], seed=1)
+    fast.fit(X, y, epochs=2, batch_size=4, learning_rate=0.2)
+    # weight decay 1e-30 is 0 in effect but takes the general optimizer loop
+    general.fit(X, y, epochs=2, batch_size=4, optimizer=SGD(learning_rate=0.2, weight_decay=1e-30))
+    assert_close(general._params, fast._params, rtol=1e-5, atol=1e-6)
+
+
+def test_optimizer_object_and_learning_rate_conflict_is_refused():
+    from steepest.models.optimizers import Adam
+
+    net = steepest.Network([2, 2], seed=0)
+    with pytest.raises(ValueError, match="conflicts with"):
+        net.fit(np.zeros((3, 2)), [0, 1, 0], optimizer=Adam(learning_rate=0.01), learning_rate=0.1)

@@ -57,6 +57,10 @@ CASES = [
     ("validation pair", {}, dict(validation_data=X0), TypeError, ["validation_data", "pair"]),
     ("validation width", {}, dict(validation_data=(X0[:, :2], y0)), ValueError, ["validation_data[0]", "2 features"]),
     ("checkpoint_every", {}, dict(checkpoint="x.npz", checkpoint_every=0), ValueError, ["checkpoint_every"]),
+    ("optimizer", {}, dict(optimizer="adamw"), ValueError, ["optimizer", "'adamw'", "'adam'", "'rmsprop'"]),
+    ("optimizer type", {}, dict(optimizer=3), TypeError, ["optimizer", "3"]),
+    ("lr_schedule NaN", {}, dict(optimizer="adam", learning_rate=0.1,
+                                lr_schedule=lambda e, r, h: float("nan")), ValueError, ["lr_schedule"]),
     ("activation", dict(activation="swish"), None, ValueError, ["activation", "'swish'", "'relu'", "'sigmoid'"]),
     ("loss", dict(loss="hinge"), None, ValueError, ["loss", "'hinge'", "'mse'", "'cross_entropy'"]),
     ("initializer", dict(init="zeros"), None, ValueError, ["initializer", "'zeros'", "'he'", "'xavier'"]),
@@ -188,17 +192,19 @@ def test_crash_mid_write_leaves_the_old_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.npz"]
 
 
-@pytest.mark.parametrize("batch_size", [1, 4, None])
-def test_resume_from_checkpoint_is_bit_identical(tmp_path, batch_size):
+@pytest.mark.parametrize("batch_size,optimizer", [(1, "sgd"), (4, "sgd"), (None, "sgd"),
+                                                  (4, "adam"), (1, "momentum")])
+def test_resume_from_checkpoint_is_bit_identical(tmp_path, batch_size, optimizer):
     X, y = good_data(30)
+    kw = dict(batch_size=batch_size, learning_rate=0.03, optimizer=optimizer)
     straight = steepest.Network([N_IN, 5, N_OUT], seed=7)
-    straight.fit(X, y, epochs=5, batch_size=batch_size, learning_rate=0.3)
+    straight.fit(X, y, epochs=5, **kw)
     first = steepest.Network([N_IN, 5, N_OUT], seed=7)
     path = tmp_path / "ck.npz"
-    first.fit(X, y, epochs=2, batch_size=batch_size, learning_rate=0.3, checkpoint=path)
+    first.fit(X, y, epochs=2, checkpoint=path, **kw)
     resumed = steepest.Network.load(path)
     assert resumed.epochs_trained == 2
-    resumed.fit(X, y, epochs=3, batch_size=batch_size, learning_rate=0.3)
+    resumed.fit(X, y, epochs=3, **kw)
     assert np.array_equal(resumed._params, straight._params)
     assert resumed.epochs_trained == 5
 

@@ -1,4 +1,4 @@
-"""Integer codes for activations and losses, shared by every kernel set.
+"""Integer codes for activations, losses and optimisers, shared by every kernel set.
 
 Compiled loops cannot take Python strings or callables cheaply, so a network's activations
 and loss travel into the kernels as small integers.  The models layer maps names to these
@@ -22,7 +22,39 @@ ACTIVATION_CODES = {
 MSE = 0
 CROSS_ENTROPY = 1  # categorical cross-entropy on softmax outputs
 
+MAE = 2            # mean absolute error, Σᵢ |aᵢ − yᵢ| per sample
+BINARY_CROSS_ENTROPY = 3  # −Σᵢ [yᵢ log aᵢ + (1 − yᵢ) log(1 − aᵢ)] on sigmoid outputs
+
 LOSS_CODES = {
     "mse": MSE,
     "cross_entropy": CROSS_ENTROPY,
+    "mae": MAE,
+    "binary_cross_entropy": BINARY_CROSS_ENTROPY,
 }
+
+# Optimisers: how a training loop turns a gradient into a parameter update.
+SGD = 0
+MOMENTUM = 1
+ADAGRAD = 2
+RMSPROP = 3
+ADAM = 4
+
+OPTIMIZER_CODES = {
+    "sgd": SGD,
+    "momentum": MOMENTUM,
+    "adagrad": ADAGRAD,
+    "rmsprop": RMSPROP,
+    "adam": ADAM,
+}
+
+# Layout of the float32 hyper-parameter vector ``hyper`` an optimiser travels with.  Slots an
+# optimiser does not use are ignored (SGD reads only the first two).
+HYPER_LEARNING_RATE = 0  # η
+HYPER_WEIGHT_DECAY = 1   # λ of L2 weight decay: λθ is added to every gradient
+HYPER_BETA1 = 2          # momentum μ; RMSProp's decay ρ; Adam's β₁
+HYPER_BETA2 = 3          # Adam's β₂
+HYPER_EPS = 4            # ε in the denominators of Adagrad, RMSProp and Adam
+N_HYPER = 5
+
+# Rows of the (slots, P) optimiser state each optimiser needs.
+STATE_SLOTS = {SGD: 0, MOMENTUM: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2}

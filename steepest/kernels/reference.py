@@ -17,7 +17,9 @@ Conventions
 
 import numpy as np
 
-from .codes import CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH
+from .codes import (ADAGRAD, ADAM, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HYPER_BETA1,
+                    HYPER_BETA2, HYPER_EPS, HYPER_LEARNING_RATE, HYPER_WEIGHT_DECAY, IDENTITY,
+                    MAE, MOMENTUM, MSE, RELU, RMSPROP, SGD, SIGMOID, SOFTMAX, TANH)
 
 __all__ = [
     "activation_backward", "activation_forward", "cross_entropy_loss",
@@ -28,6 +30,11 @@ __all__ = [
     "sgd_epoch_per_sample", "sgd_step", "sigmoid_backward", "sigmoid_forward",
     "softmax_backward", "softmax_cross_entropy_backward", "softmax_forward", "tanh_backward",
     "tanh_forward",
+    # tutorials (issue 3): the perceptron's step, more losses, optimisers and their loop
+    "adagrad_step", "adam_step", "binary_cross_entropy_loss",
+    "binary_cross_entropy_loss_backward", "mae_loss", "mae_loss_backward", "momentum_step",
+    "optimizer_epoch_minibatch", "optimizer_step", "rmsprop_step",
+    "sigmoid_binary_cross_entropy_backward", "step_forward",
 ]
 
 # Probabilities are clamped before the log so that a confident wrong answer gives a large,
@@ -122,6 +129,16 @@ def softmax_backward(dz, da, a):
     dz[...] = a * (da - (da * a).sum(axis=1, keepdims=True))
 
 
+def step_forward(a, z):
+    """The perceptron's step (Heaviside) function: a = 1 where z ≥ 0, else 0.
+
+    No backward: its derivative is 0 almost everywhere, which is why the perceptron learns
+    by its own rule rather than by backpropagation.
+    z (B, N) -> a (B, N)
+    """
+    a[...] = np.where(z >= 0.0, 1.0, 0.0)
+
+
 # ---------------------------------------------------------------------------- losses
 def mse_loss(a, y):
     """L = (1/B) Σ_batch ½‖a − y‖².   a (B, N), y (B, N) -> float"""
@@ -152,6 +169,44 @@ def softmax_cross_entropy_backward(dz, a, y):
     dz[...] = (a - y) / a.shape[0]
 
 
+def mae_loss(a, y):
+    """L = (1/B) Σ_batch Σᵢ |aᵢ − yᵢ|.   a (B, N), y (B, N) -> float"""
+    return float(np.abs(a - y).sum() / a.shape[0])
+
+
+def mae_loss_backward(da, a, y):
+    """∂L/∂a = sign(a − y) / B (the subgradient 0 is taken where a = y).
+
+    a (B, N), y (B, N) -> da (B, N)
+    """
+    da[...] = np.sign(a - y) / a.shape[0]
+
+
+def binary_cross_entropy_loss(a, y):
+    """L = −(1/B) Σ_batch Σᵢ [yᵢ log aᵢ + (1 − yᵢ) log(1 − aᵢ)], each log's argument clamped
+    to ≥ 1e-12.   a (B, N), y (B, N) -> float
+    """
+    return float(-(y * np.log(np.maximum(a, LOG_EPS))
+                   + (1.0 - y) * np.log(np.maximum(1.0 - a, LOG_EPS))).sum() / a.shape[0])
+
+
+def binary_cross_entropy_loss_backward(da, a, y):
+    """∂L/∂a = (−y / a + (1 − y) / (1 − a)) / B, clamped as in the loss.
+
+    a (B, N), y (B, N) -> da (B, N)
+    """
+    da[...] = (-y / np.maximum(a, LOG_EPS) + (1.0 - y) / np.maximum(1.0 - a, LOG_EPS)) / a.shape[0]
+
+
+def sigmoid_binary_cross_entropy_backward(dz, a, y):
+    """Output delta of sigmoid + binary cross-entropy: ∂L/∂z = (a − y) / B.
+
+    σ′ = a(1 − a) cancels the denominator of ∂L/∂a, so the delta never divides.
+    a (B, N), y (B, N) -> dz (B, N)
+    """
+    dz[...] = (a - y) / a.shape[0]
+
+
 # ---------------------------------------------------------------------------- dispatch by code
 _FORWARD = {IDENTITY: identity_forward, SIGMOID: sigmoid_forward, TANH: tanh_forward,
             RELU: relu_forward, SOFTMAX: softmax_forward}
@@ -175,22 +230,34 @@ def loss_value(a, y, loss):
         return mse_loss(a, y)
     if loss == CROSS_ENTROPY:
         return cross_entropy_loss(a, y)
+    if loss == MAE:
+        return mae_loss(a, y)
+    if loss == BINARY_CROSS_ENTROPY:
+        return binary_cross_entropy_loss(a, y)
     raise ValueError(f"unknown loss code {loss}")
 
 
 def output_delta(dz, a, y, loss, activation):
-    """δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), fused where the maths collapses (softmax + cross-entropy).
+    """δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), fused where the maths collapses (softmax + cross-entropy,
+    sigmoid + binary cross-entropy).
 
     a (B, N), y (B, N) -> dz (B, N)
     """
     if loss == CROSS_ENTROPY and activation == SOFTMAX:
         softmax_cross_entropy_backward(dz, a, y)
         return
+    if loss == BINARY_CROSS_ENTROPY and activation == SIGMOID:
+        sigmoid_binary_cross_entropy_backward(dz, a, y)
+        return
     da = np.empty_like(dz)
     if loss == MSE:
         mse_loss_backward(da, a, y)
     elif loss == CROSS_ENTROPY:
         cross_entropy_loss_backward(da, a, y)
+    elif loss == MAE:
+        mae_loss_backward(da, a, y)
+    elif loss == BINARY_CROSS_ENTROPY:
+        binary_cross_entropy_loss_backward(da, a, y)
     else:
         raise ValueError(f"unknown loss code {loss}")
     activation_backward(dz, da, a, activation)
@@ -200,6 +267,76 @@ def output_delta(dz, a, y, loss, activation):
 def sgd_step(params, grads, learning_rate):
     """θ ← θ − η ∇θ, in place.   params (P,), grads (P,)"""
     params -= learning_rate * grads
+
+
+# Every optimiser below adds L2 weight decay as λθ to the gradient before using it (the
+# "coupled" form: the gradient of L + ½λ‖θ‖²), on every parameter, biases included.
+def momentum_step(params, velocity, grads, learning_rate, momentum, weight_decay):
+    """Classical momentum: v ← μv − η(∇ + λθ);  θ ← θ + v.   In place.
+
+    params (P,), velocity (P,), grads (P,)
+    """
+    g = grads + weight_decay * params
+    velocity[...] = momentum * velocity - learning_rate * g
+    params += velocity
+
+
+def adagrad_step(params, sum_sq, grads, learning_rate, eps, weight_decay):
+    """Adagrad: G ← G + g²;  θ ← θ − η g / (√G + ε), with g = ∇ + λθ.   In place.
+
+    params (P,), sum_sq (P,), grads (P,)
+    """
+    g = grads + weight_decay * params
+    sum_sq += g * g
+    params -= learning_rate * g / (np.sqrt(sum_sq) + eps)
+
+
+def rmsprop_step(params, mean_sq, grads, learning_rate, rho, eps, weight_decay):
+    """RMSProp: E ← ρE + (1 − ρ)g²;  θ ← θ − η g / (√E + ε), with g = ∇ + λθ.   In place.
+
+    params (P,), mean_sq (P,), grads (P,)
+    """
+    g = grads + weight_decay * params
+    mean_sq[...] = rho * mean_sq + (1.0 - rho) * g * g
+    params -= learning_rate * g / (np.sqrt(mean_sq) + eps)
+
+
+def adam_step(params, m, v, grads, learning_rate, beta1, beta2, eps, weight_decay, t):
+    """Adam, step t = 1, 2, …:  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;
+    θ ← θ − η m̂ / (√v̂ + ε) with m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ), g = ∇ + λθ.   In place.
+
+    params (P,), m (P,), v (P,), grads (P,)
+    """
+    g = grads + weight_decay * params
+    m[...] = beta1 * m + (1.0 - beta1) * g
+    v[...] = beta2 * v + (1.0 - beta2) * g * g
+    m_hat = m / (1.0 - beta1 ** t)
+    v_hat = v / (1.0 - beta2 ** t)
+    params -= learning_rate * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def optimizer_step(params, state, step, grads, optimizer, hyper):
+    """One update by the optimiser with code ``optimizer``; ``step[0]`` counts updates.
+
+    ``hyper`` is laid out as in ``codes`` (η, λ, β₁/μ/ρ, β₂, ε); ``state`` holds the
+    optimiser's rows (velocity; G; E; Adam's m then v).  SGD with λ: θ ← θ − η(∇ + λθ).
+    params (P,), state (slots, P), step (1,) int64, grads (P,), hyper (5,)
+    """
+    step[0] += 1
+    lr, wd = hyper[HYPER_LEARNING_RATE], hyper[HYPER_WEIGHT_DECAY]
+    b1, b2, eps = hyper[HYPER_BETA1], hyper[HYPER_BETA2], hyper[HYPER_EPS]
+    if optimizer == SGD:
+        params -= lr * (grads + wd * params)
+    elif optimizer == MOMENTUM:
+        momentum_step(params, state[0], grads, lr, b1, wd)
+    elif optimizer == ADAGRAD:
+        adagrad_step(params, state[0], grads, lr, eps, wd)
+    elif optimizer == RMSPROP:
+        rmsprop_step(params, state[0], grads, lr, b1, eps, wd)
+    elif optimizer == ADAM:
+        adam_step(params, state[0], state[1], grads, lr, b1, b2, eps, wd, step[0])
+    else:
+        raise ValueError(f"unknown optimizer code {optimizer}")
 
 
 # ---------------------------------------------------------------------------- whole network
@@ -296,3 +433,21 @@ def gd_step_full_batch(params, sizes, activations, loss, X, Y, learning_rate):
     value = network_gradient(grads, params, sizes, activations, loss, X, Y)
     sgd_step(params, grads, learning_rate)
     return value
+
+
+def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, optimizer, hyper,
+                              X, Y, order, batch_size):
+    """One epoch of mini-batch training by any optimiser, over the samples in ``order``.
+
+    batch_size 1 is per-sample training, batch_size ≥ N one full-batch step; the last batch
+    may be short.  Returns the epoch's mean loss over samples, each batch's loss taken before
+    its update.  params (P,), state (slots, P) and step (1,) are updated in place.
+    X (N, IN), Y (N, OUT), order (N,) int, hyper (5,)
+    """
+    grads = np.empty_like(params)
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        total += network_gradient(grads, params, sizes, activations, loss, X[idx], Y[idx]) * len(idx)
+        optimizer_step(params, state, step, grads, optimizer, hyper)
+    return total / len(order)

@@ -12,7 +12,9 @@ import numpy as np
 
 from .backend import get_backend
 from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
+from ..kernels import codes
 from .history import History
+from .optimizers import get_optimizer
 from .schedules import SCHEDULES, Schedule
 from .tables import (HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, default_initializer,
                      initial_params, lookup)
@@ -89,13 +91,16 @@ class Network:
         self.activation, self.output, self.loss, self.device = activation, output, loss, device
         self._backend = get_backend(device)
         self._loss_code = spec.code
-        codes = [HIDDEN_ACTIVATIONS[activation]] * (len(self.sizes) - 2) + [OUTPUT_ACTIVATIONS[output]]
-        self._activation_codes = np.array(codes, dtype=np.int64)
+        per_layer = [HIDDEN_ACTIVATIONS[activation]] * (len(self.sizes) - 2) + [OUTPUT_ACTIVATIONS[output]]
+        self._activation_codes = np.array(per_layer, dtype=np.int64)
         self._size_array = np.array(self.sizes, dtype=np.int64)
 
     def _set_params(self, weights, biases):
         self._params = np.concatenate([p for W, b in zip(weights, biases)
                                        for p in (np.ravel(W), np.ravel(b))]).astype(np.float32)
+        self._optimizer_name = ""  # no optimiser state yet: see _optimizer_state
+        self._opt_state = np.zeros((0, self._params.size), np.float32)
+        self._opt_step = np.zeros(1, np.int64)
 
     @classmethod
     def from_params(cls, weights, biases, activation="sigmoid", output=None, loss="mse",
@@ -207,9 +212,9 @@ class Network:
         return result
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, epochs=1, batch_size=32, learning_rate=0.1, shuffle=True,
+    def fit(self, X, y, epochs=1, batch_size=32, learning_rate=None, shuffle=True,
             validation_data=None, validation_split=None, verbose=0, callbacks=None,
-            lr_schedule=None, checkpoint=None, checkpoint_every=1):
+            lr_schedule=None, checkpoint=None, checkpoint_every=1, optimizer=None):
         """Train by gradient descent; returns a ``History`` of per-epoch metrics.
 
         Each epoch is one compiled kernel call; validation, schedules, callbacks and
@@ -226,8 +231,9 @@ class Network:
         batch_size : int or None
             1: per-sample SGD; k: mini-batch SGD, the last batch of an epoch may be shorter;
             None (or ≥ n): full-batch gradient descent, one step per epoch.
-        learning_rate : float
-            η > 0 in θ ← θ − η∇L, where L is the batch-mean loss.
+        learning_rate : float, optional
+            η > 0; for plain SGD θ ← θ − η∇L, where L is the batch-mean loss.  None takes
+            the optimiser's default (0.1 for SGD, 1e-3 for Adam, …).
         shuffle : bool
             Reshuffle the samples each epoch (seeded by the network's ``seed``); False
             trains in the given order.
@@ -251,6 +257,12 @@ class Network:
             weights as an uninterrupted run (bit-identical on the CPU).
         checkpoint_every : int
             Epochs between checkpoints.
+        optimizer : str or steepest.optimizers.Optimizer, optional
+            "sgd" (the default), "momentum", "adagrad", "rmsprop", "adam", or a configured
+            object such as ``steepest.optimizers.Adam(beta1=0.8, weight_decay=1e-4)``.  The
+            optimiser's state (velocity, moments, step count) stays with the network, so
+            successive ``fit`` calls and checkpoints continue it; a different optimiser
+            starts from fresh state.
 
         Raises
         ------
@@ -261,7 +273,10 @@ class Network:
         X = check_features(X, self.sizes[0])
         Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
         epochs = check_count(epochs, "epochs", 0)
-        learning_rate = check_positive_real(learning_rate, "learning_rate")
+        if learning_rate is not None:
+            learning_rate = check_positive_real(learning_rate, "learning_rate")
+        opt = get_optimizer(optimizer, learning_rate)
+        learning_rate = opt.learning_rate
         validation = self._validation_set(validation_data, validation_split, X, Y, labels)
         if validation_split is not None:
             X, Y = X[:-len(validation[0])], Y[:-len(validation[0])]
@@ -278,8 +293,10 @@ class Network:
         k = self._backend
         X_dev, Y_dev = k.to_device(X), k.to_device(Y)
         params_dev = k.to_device(self._params)
+        state, step = self._optimizer_state(opt)
+        state_dev, step_dev = k.to_device(state), k.to_device(step)
         if epochs:
-            history.warmup_seconds = self._warm_up(X, Y, batch_size, learning_rate)
+            history.warmup_seconds = self._warm_up(X, Y, batch_size, opt)
         # A fixed probe batch: after each epoch, its per-layer gradient norms go into the
         # history (vanishing/exploding gradients show there) and reveal a saturated network.
         probe = min(n, PROBE_ROWS)
@@ -291,12 +308,14 @@ class Network:
             rate = learning_rate if schedule is None else \
                 check_positive_real(schedule(epoch, learning_rate, history.history),
                                     "the learning rate from lr_schedule")
-            run_epoch = self._epoch_runner(X_dev, Y_dev, n, batch_size, np.float32(rate))
+            run_epoch = self._epoch_runner(X_dev, Y_dev, n, batch_size, opt, rate)
             order = self._rng.permutation(n) if shuffle else np.arange(n)
-            last_good = self._params.copy()
+            last_good = (self._params.copy(), state.copy(), step.copy())
             start = time.perf_counter()
-            loss = float(run_epoch(params_dev, order))
+            loss = float(run_epoch(params_dev, state_dev, step_dev, order))
             k.to_host(self._params, params_dev)
+            k.to_host(state, state_dev)
+            k.to_host(step, step_dev)
             seconds = time.perf_counter() - start
             probe_loss, norms = self._probe_gradient(params_dev, *probe_dev)
             problem = None
@@ -308,7 +327,8 @@ class Network:
                 problem = (f"every unit saturated: the gradient is exactly zero while the "
                            f"loss is {probe_loss:.4g}")
             if problem is not None:
-                self._params[...] = last_good
+                for array, good in zip((self._params, state, step), last_good):
+                    array[...] = good
                 raise DivergenceError(
                     f"training diverged in epoch {epoch}: {problem} at "
                     f"learning_rate={rate}; the weights were restored to the end of "
@@ -358,16 +378,28 @@ class Network:
                                           "validation_data[1]")
         return X_val, Y_val, labels_val
 
-    def _warm_up(self, X, Y, batch_size, learning_rate):
-        """Compile (or load from cache) the epoch kernel on a few samples and a scratch copy
-        of the parameters, so epoch 1's samples/s measures training, not the compiler."""
+    def _warm_up(self, X, Y, batch_size, opt):
+        """Compile (or load from cache) the epoch kernel on a few samples and scratch copies
+        of the parameters and optimiser state, so epoch 1's samples/s measures training, not
+        the compiler."""
         k = self._backend
         tic = time.perf_counter()
         few = min(len(X), 2 * batch_size) if batch_size else min(len(X), 64)
         run = self._epoch_runner(k.to_device(X[:few]), k.to_device(Y[:few]), few, batch_size,
-                                 np.float32(learning_rate))
-        run(k.to_device(self._params.copy()), np.arange(few))
+                                 opt, opt.learning_rate)
+        state, step = self._optimizer_state(opt)
+        run(k.to_device(self._params.copy()), k.to_device(state.copy()),
+            k.to_device(step.copy()), np.arange(few))
         return time.perf_counter() - tic
+
+    def _optimizer_state(self, opt):
+        """The network's (state, step) arrays for ``opt``; fresh zeros for a new optimiser."""
+        if self._optimizer_name != opt.name or self._opt_state.shape != (opt.n_state_slots,
+                                                                         self.n_parameters):
+            self._optimizer_name = opt.name
+            self._opt_state = opt.new_state(self.n_parameters)
+            self._opt_step = np.zeros(1, np.int64)
+        return self._opt_state, self._opt_step
 
     def gradient_norms(self, X, y):
         """‖∂L/∂Wˡ‖ (Frobenius) for each layer l on the batch (X, y), input layer first.
@@ -390,29 +422,45 @@ class Network:
         k.to_host(grads, grads_dev)
         norms, offset = [], 0
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
-            norms.append(float(np.linalg.norm(grads[offset:offset + n_out * n_in])))
+            # float64 sum of squares: thousands of float32 terms of very different sizes
+            norms.append(float(np.linalg.norm(grads[offset:offset + n_out * n_in].astype(np.float64))))
             offset += n_out * n_in + n_out
         return loss, norms
 
-    def _epoch_runner(self, X_dev, Y_dev, n, batch_size, lr):
-        """A function (params_dev, host order) -> epoch loss for the training mode at hand."""
+    def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate):
+        """A function (params, state, step, host order) -> epoch loss for the mode at hand.
+
+        Plain SGD without weight decay takes the dedicated SGD loops (the fastest kernels);
+        every other optimiser the general loop, which also updates its state and step.
+        """
         k = self._backend
         net = (self._size_array, self._activation_codes, self._loss_code)
-        if batch_size == 1:
-            return lambda params, order: k.kernels.sgd_epoch_per_sample(
-                params, *net, X_dev, Y_dev, k.to_device(order), lr)
-        if batch_size is None or batch_size >= n:
-            return lambda params, order: k.kernels.gd_step_full_batch(
-                params, *net, X_dev, Y_dev, lr)
-        return lambda params, order: k.kernels.sgd_epoch_minibatch(
-            params, *net, X_dev, Y_dev, k.to_device(order), batch_size, lr)
+        if opt.code == codes.SGD and opt.weight_decay == 0:
+            lr = np.float32(rate)
+            if batch_size == 1:
+                return lambda params, state, step, order: k.kernels.sgd_epoch_per_sample(
+                    params, *net, X_dev, Y_dev, k.to_device(order), lr)
+            if batch_size is None or batch_size >= n:
+                return lambda params, state, step, order: k.kernels.gd_step_full_batch(
+                    params, *net, X_dev, Y_dev, lr)
+            return lambda params, state, step, order: k.kernels.sgd_epoch_minibatch(
+                params, *net, X_dev, Y_dev, k.to_device(order), batch_size, lr)
+        hyper = opt.hyper()
+        hyper[codes.HYPER_LEARNING_RATE] = rate
+        hyper_dev = k.to_device(hyper)
+        size = n if batch_size is None else batch_size
+        return lambda params, state, step, order: k.kernels.optimizer_epoch_minibatch(
+            params, state, step, *net, opt.code, hyper_dev, X_dev, Y_dev, k.to_device(order),
+            size)
 
     # ------------------------------------------------------------------ persistence
     def _state(self):
         return {"sizes": np.array(self.sizes, np.int64), "params": self._params,
                 "activation": self.activation, "output": self.output, "loss": self.loss,
                 "epochs_trained": np.int64(self.epochs_trained),
-                "rng_state": self._rng.bit_generator.state}
+                "rng_state": self._rng.bit_generator.state,
+                "optimizer": self._optimizer_name, "optimizer_state": self._opt_state,
+                "optimizer_step": self._opt_step}
 
     def save(self, path):
         """Write architecture, parameters and training state to ``path`` (.npz), atomically.
@@ -461,6 +509,12 @@ class Network:
         except (TypeError, ValueError, KeyError) as exc:
             raise CheckpointError(f"{path}: bad generator state ({exc})") from None
         net._params = params.copy()
+        net._optimizer_name = field(fields, "optimizer", path, str)
+        net._opt_state = field(fields, "optimizer_state", path, dtype=np.float32).copy()
+        net._opt_step = field(fields, "optimizer_step", path, dtype=np.int64, shape=(1,)).copy()
+        if net._opt_state.ndim != 2 or net._opt_state.shape[1] != expected:
+            raise CheckpointError(f"{path}: optimizer state of shape {net._opt_state.shape} does "
+                                  f"not fit {expected} parameters")
         return net
 
     def restore(self, path):
@@ -477,6 +531,8 @@ class Network:
         self._params[...] = other._params
         self._rng = other._rng
         self.epochs_trained = other.epochs_trained
+        self._optimizer_name = other._optimizer_name
+        self._opt_state, self._opt_step = other._opt_state, other._opt_step
 
 
 def _check_callbacks(callbacks):

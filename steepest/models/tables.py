@@ -31,6 +31,11 @@ LOSSES = {
     "mse": LossSpec(LOSS_CODES["mse"], tuple(ACTIVATION_CODES), "sigmoid"),
     # −Σ y log a needs a probability distribution: softmax, whose delta collapses to a − y.
     "cross_entropy": LossSpec(LOSS_CODES["cross_entropy"], ("softmax",), "softmax"),
+    # Σ|a − y|: a regression loss, robust to outliers; any output, identity by default.
+    "mae": LossSpec(LOSS_CODES["mae"], tuple(ACTIVATION_CODES), "identity"),
+    # −Σ [y log a + (1 − y) log(1 − a)] needs each output in (0, 1): sigmoid, whose delta
+    # collapses to a − y.
+    "binary_cross_entropy": LossSpec(LOSS_CODES["binary_cross_entropy"], ("sigmoid",), "sigmoid"),
 }
 
 HIDDEN_ACTIVATIONS = {name: code for name, code in ACTIVATION_CODES.items() if name != "softmax"}

@@ -3,13 +3,17 @@
 from .activations import (activation_backward, activation_forward, identity_backward,
                           identity_forward, relu_backward, relu_forward, sigmoid_backward,
                           sigmoid_forward, softmax_backward, softmax_forward, tanh_backward,
-                          tanh_forward)
+                          tanh_forward, step_forward)
 from .dense import dense_backward_input, dense_backward_params, dense_forward
 from .loops import gd_step_full_batch, sgd_epoch_minibatch, sgd_epoch_per_sample
 from .losses import (cross_entropy_loss, cross_entropy_loss_backward, loss_value, mse_loss,
-                     mse_loss_backward, output_delta, softmax_cross_entropy_backward)
+                     mse_loss_backward, output_delta, softmax_cross_entropy_backward,
+                     mae_loss, mae_loss_backward, binary_cross_entropy_loss,
+                     binary_cross_entropy_loss_backward, sigmoid_binary_cross_entropy_backward)
 from .network import network_forward, network_gradient
-from .optimizers import sgd_step
+from .optimizer_loops import optimizer_epoch_minibatch
+from .optimizers import (adagrad_step, adam_step, momentum_step, optimizer_step, rmsprop_step,
+                         sgd_step)
 
 __all__ = [
     "activation_backward", "activation_forward", "cross_entropy_loss",
@@ -20,4 +24,9 @@ __all__ = [
     "sgd_epoch_per_sample", "sgd_step", "sigmoid_backward", "sigmoid_forward",
     "softmax_backward", "softmax_cross_entropy_backward", "softmax_forward", "tanh_backward",
     "tanh_forward",
+    # tutorials (issue 3): the perceptron's step, more losses, optimisers and their loop
+    "adagrad_step", "adam_step", "binary_cross_entropy_loss",
+    "binary_cross_entropy_loss_backward", "mae_loss", "mae_loss_backward", "momentum_step",
+    "optimizer_epoch_minibatch", "optimizer_step", "rmsprop_step",
+    "sigmoid_binary_cross_entropy_backward", "step_forward",
 ]

@@ -128,3 +128,14 @@ def activation_backward(dz, da, a, activation):
         softmax_backward(dz, da, a)
     else:
         identity_backward(dz, da, a)
+
+
+@jit
+def step_forward(a, z):
+    """The perceptron's step (Heaviside) function: a = 1 where z ≥ 0, else 0.
+
+    z (B, N) -> a (B, N)
+    """
+    for s in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            a[s, j] = ONE if z[s, j] >= ZERO else ZERO

@@ -1,0 +1,218 @@
+"""Optimisers by name or object: SGD, Momentum, Adagrad, RMSProp and Adam.
+
+An optimiser here is only a description: its integer code, its hyper-parameters packed as
+the float32 vector the kernels read, and how many rows of state it needs.  The arithmetic
+lives in the kernels (``optimizer_step`` and ``optimizer_epoch_minibatch`` in
+``steepest.kernels.reference`` and its compiled twins).  Not here: learning-rate schedules.
+
+    steepest.optimizers.Adam(learning_rate=1e-3, beta1=0.9)
+    steepest.optimizers.get_optimizer("rmsprop", learning_rate=0.01)
+
+How ``Network.fit`` calls the loop
+----------------------------------
+::
+
+    from .optimizers import get_optimizer
+    opt = get_optimizer(optimizer, learning_rate)   # name, object, class or None (= SGD);
+                                                     # learning_rate None = opt's default
+    k = self._backend
+    hyper = k.to_device(opt.hyper())                 # float32 (5,): η, λ, β₁/μ/ρ, β₂, ε
+    state = k.to_device(opt.new_state(self.n_parameters))  # float32 (slots, P) zeros
+    step = k.to_device(np.zeros(1, np.int64))        # updates so far; Adam's t
+    for epoch in ...:
+        order = k.to_device(self._rng.permutation(n) if shuffle else np.arange(n))
+        loss = k.kernels.optimizer_epoch_minibatch(
+            params_dev, state, step, self._size_array, self._activation_codes,
+            self._loss_code, opt.code, hyper, X_dev, Y_dev, order,
+            n if batch_size is None else batch_size)   # 1 = per sample, ≥ n = full batch
+
+``state`` and ``step`` carry over from epoch to epoch (the velocity and Adam's moments are
+the optimiser's memory): create them once per ``fit`` call, or keep them on the network to
+resume.  The loop returns the epoch's mean loss (each batch's loss before its update) and
+updates ``params``, ``state`` and ``step`` in place.  With ``SGD()`` and no weight decay the
+loop performs exactly the updates of ``sgd_epoch_minibatch``.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from ..kernels import codes
+from .tables import lookup
+
+__all__ = ["Optimizer", "SGD", "Momentum", "Adagrad", "RMSProp", "Adam", "OPTIMIZERS",
+           "get_optimizer"]
+
+
+def _real(value, name, low, high=math.inf, low_open=False, high_open=True):
+    """A finite float in [low, high) (or (low, ...) with low_open), else an error naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not math.isfinite(value) or too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must lie in {left}{low}, {high}{right}; got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: a name, a kernel code, hyper-parameters and the state rows it needs."""
+
+    name = None
+    code = None
+    n_state_slots = 0
+
+    def __init__(self, learning_rate, weight_decay=0.0):
+        self.learning_rate = _real(learning_rate, "learning_rate", 0.0, low_open=True)
+        self.weight_decay = _real(weight_decay, "weight_decay", 0.0)
+
+    def _extra(self):
+        """(β₁/μ/ρ, β₂, ε) in the kernels' layout; unused slots are 0."""
+        return 0.0, 0.0, 0.0
+
+    def hyper(self):
+        """The float32 hyper-parameter vector (η, λ, β₁/μ/ρ, β₂, ε) the kernels read."""
+        vector = np.zeros(codes.N_HYPER, np.float32)
+        vector[codes.HYPER_LEARNING_RATE] = self.learning_rate
+        vector[codes.HYPER_WEIGHT_DECAY] = self.weight_decay
+        vector[[codes.HYPER_BETA1, codes.HYPER_BETA2, codes.HYPER_EPS]] = self._extra()
+        return vector
+
+    def new_state(self, n_params):
+        """Zeroed optimiser state: float32 of shape (n_state_slots, n_params)."""
+        return np.zeros((self.n_state_slots, int(n_params)), np.float32)
+
+    def _fields(self):
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._fields().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._fields() == other._fields()
+
+
+class SGD(Optimizer):
+    """Plain gradient descent: θ ← θ − η(∇ + λθ)."""
+
+    name, code, n_state_slots = "sgd", codes.SGD, 0
+
+    def __init__(self, learning_rate=0.1, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+
+
+class Momentum(Optimizer):
+    """Classical momentum: v ← μv − η(∇ + λθ);  θ ← θ + v (one state row: v)."""
+
+    name, code, n_state_slots = "momentum", codes.MOMENTUM, 1
+
+    def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.momentum = _real(momentum, "momentum", 0.0, 1.0)
+
+    def _extra(self):
+        return self.momentum, 0.0, 0.0
+
+    def _fields(self):
+        return {"learning_rate": self.learning_rate, "momentum": self.momentum,
+                "weight_decay": self.weight_decay}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: G ← G + g²;  θ ← θ − η g / (√G + ε) (one state row: G)."""
+
+    name, code, n_state_slots = "adagrad", codes.ADAGRAD, 1
+
+    def __init__(self, learning_rate=0.01, eps=1e-8, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.eps = _real(eps, "eps", 0.0, low_open=True)
+
+    def _extra(self):
+        return 0.0, 0.0, self.eps
+
+    def _fields(self):
+        return {"learning_rate": self.learning_rate, "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+class RMSProp(Optimizer):
+    """RMSProp: E ← ρE + (1 − ρ)g²;  θ ← θ − η g / (√E + ε) (one state row: E)."""
+
+    name, code, n_state_slots = "rmsprop", codes.RMSPROP, 1
+
+    def __init__(self, learning_rate=0.001, rho=0.9, eps=1e-8, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.rho = _real(rho, "rho", 0.0, 1.0)
+        self.eps = _real(eps, "eps", 0.0, low_open=True)
+
+    def _extra(self):
+        return self.rho, 0.0, self.eps
+
+    def _fields(self):
+        return {"learning_rate": self.learning_rate, "rho": self.rho, "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam: bias-corrected moving averages of g and g² (two state rows: m, v)."""
+
+    name, code, n_state_slots = "adam", codes.ADAM, 2
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.beta1 = _real(beta1, "beta1", 0.0, 1.0)
+        self.beta2 = _real(beta2, "beta2", 0.0, 1.0)
+        self.eps = _real(eps, "eps", 0.0, low_open=True)
+
+    def _extra(self):
+        return self.beta1, self.beta2, self.eps
+
+    def _fields(self):
+        return {"learning_rate": self.learning_rate, "beta1": self.beta1, "beta2": self.beta2,
+                "eps": self.eps, "weight_decay": self.weight_decay}
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Adagrad, RMSProp, Adam)}
+assert {name: cls.code for name, cls in OPTIMIZERS.items()} == codes.OPTIMIZER_CODES
+
+
+def get_optimizer(optimizer=None, learning_rate=None):
+    """An ``Optimizer`` from a name, a class, an instance, or None (plain SGD).
+
+    Parameters
+    ----------
+    optimizer : str, Optimizer subclass, Optimizer or None
+        "sgd", "momentum", "adagrad", "rmsprop", "adam" (default hyper-parameters), a class,
+        or a configured instance, which is returned as it is.
+    learning_rate : float, optional
+        η for a name, class or None; None keeps the optimiser's default.  An instance
+        carries its own, so passing a different one alongside it is an error.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the valid ones) or a bad hyper-parameter.
+    TypeError
+        ``optimizer`` is none of the above.
+    """
+    if isinstance(optimizer, Optimizer):
+        if learning_rate is not None and float(learning_rate) != optimizer.learning_rate:
+            raise ValueError(f"learning_rate={learning_rate!r} conflicts with {optimizer!r}; "
+                             "set the learning rate on the optimizer object only")
+        return optimizer
+    if optimizer is None:
+        cls = SGD
+    elif isinstance(optimizer, str):
+        cls = lookup(OPTIMIZERS, optimizer, "optimizer")
+    elif isinstance(optimizer, type) and issubclass(optimizer, Optimizer) and optimizer.code is not None:
+        cls = optimizer
+    else:
+        raise TypeError(f"optimizer must be a name ({', '.join(map(repr, OPTIMIZERS))}) or an "
+                        f"optimizer object such as steepest.optimizers.Adam(); got {optimizer!r}")
+    return cls() if learning_rate is None else cls(learning_rate=learning_rate)
+
