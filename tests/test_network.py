@@ -206,3 +206,15 @@ def test_optimizer_object_and_learning_rate_conflict_is_refused():
     net = steepest.Network([2, 2], seed=0)
     with pytest.raises(ValueError, match="conflicts with"):
         net.fit(np.zeros((3, 2)), [0, 1, 0], optimizer=Adam(learning_rate=0.01), learning_rate=0.1)
+
+
+def test_pickle_round_trip_keeps_weights_and_shuffling_state(rng):
+    import pickle
+
+    X, y = toy_data(rng, n=20)
+    net = steepest.Network([6, 4, 3], seed=0)
+    net.fit(X, y, epochs=1, batch_size=5, learning_rate=0.3, optimizer="adam")
+    copy = pickle.loads(pickle.dumps(net))
+    for model in (net, copy):
+        model.fit(X, y, epochs=2, batch_size=5, learning_rate=0.3, optimizer="adam")
+    assert np.array_equal(net._params, copy._params) and copy.backend_device == "cpu"

@@ -270,3 +270,15 @@ def test_nan_loss_is_reported_with_epoch_and_restored():
         net.fit(X * 1e3, y, epochs=3, batch_size=4, learning_rate=1e6)
     assert err.value.epoch == 1 and "loss became" in str(err.value)
     assert np.array_equal(net._params, good) and net.epochs_trained == 2
+
+
+def test_dead_relus_with_a_learning_output_bias_are_not_called_diverged():
+    # every hidden ReLU dead, but the identity output's bias still has a gradient: training
+    # can still move, so it must not be stopped as "saturated"
+    net = steepest.Network.from_params([np.full((3, 2), -1.0), np.ones((1, 3))],
+                                       [np.full(3, -5.0), np.zeros(1)], activation="relu",
+                                       output="identity")
+    X = np.random.default_rng(0).random((20, 2)).astype(np.float32)
+    hist = net.fit(X, np.full(20, 3.0), epochs=3, batch_size=5, learning_rate=0.1)
+    assert hist["grad_norms"][-1] == [0.0, 0.0]
+    assert net.biases[1][0] > 0.5

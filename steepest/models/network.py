@@ -159,6 +159,14 @@ class Network:
         """The device the kernels run on ("cpu" or "cuda"), whatever ``device`` asked for."""
         return self._backend.name
 
+    def __getstate__(self):
+        # the backend holds a module of kernels: pickle its device name and look it up again
+        return {key: value for key, value in self.__dict__.items() if key != "_backend"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._backend = get_backend(self.device)
+
     def __repr__(self):
         return (f"Network({self.sizes}, activation={self.activation!r}, output={self.output!r}, "
                 f"loss={self.loss!r}, device={self.backend_device!r})")
@@ -317,11 +325,11 @@ class Network:
             k.to_host(state, state_dev)
             k.to_host(step, step_dev)
             seconds = time.perf_counter() - start
-            probe_loss, norms = self._probe_gradient(params_dev, *probe_dev)
+            probe_loss, norms, moving = self._probe_gradient(params_dev, *probe_dev)
             problem = None
             if not (np.isfinite(loss) and np.isfinite(self._params).all()):
                 problem = f"the loss became {loss}"
-            elif probe_loss > 0 and not any(norms):
+            elif probe_loss > 0 and not moving:
                 # Every unit saturated (σ′ = a(1 − a) is exactly 0 in float32) or dead: the
                 # gradient is exactly zero while the loss is not, so no step can ever help.
                 problem = (f"every unit saturated: the gradient is exactly zero while the "
@@ -412,7 +420,8 @@ class Network:
         return self._probe_gradient(k.to_device(self._params), k.to_device(X), k.to_device(Y))[1]
 
     def _probe_gradient(self, params_dev, X_dev, Y_dev):
-        """(batch loss, per-layer weight-gradient norms) at the backend's current parameters."""
+        """(batch loss, per-layer weight-gradient norms, whether any gradient entry — weight
+        or bias — is non-zero) at the backend's current parameters."""
         k = self._backend
         grads = np.empty_like(self._params)
         grads_dev = k.to_device(grads)
@@ -425,7 +434,7 @@ class Network:
             # float64 sum of squares: thousands of float32 terms of very different sizes
             norms.append(float(np.linalg.norm(grads[offset:offset + n_out * n_in].astype(np.float64))))
             offset += n_out * n_in + n_out
-        return loss, norms
+        return loss, norms, bool(np.any(grads))
 
     def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate):
         """A function (params, state, step, host order) -> epoch loss for the mode at hand.
