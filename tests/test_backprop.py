@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from steepest.kernels import codes, cpu, reference
-from conftest import assert_close
+from helpers import assert_close
 
 # every hidden activation with every valid (output, loss) pairing
 PAIRS = [(hidden, output, loss)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from steepest.kernels import codes, cpu, reference
-from conftest import assert_close
+from helpers import assert_close
 
 SHAPES = [(1, 1, 1), (1, 784, 30), (5, 23, 7), (10, 33, 17), (3, 64, 2)]  # (B, IN, OUT)
 ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "softmax"]

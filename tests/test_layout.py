@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from steepest.kernels import cpu, reference
 
 
@@ -20,12 +22,17 @@ def test_import_steepest_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_cpu_work_never_imports_numba_cuda():
+@pytest.mark.parametrize("device,simulator", [("cpu", "0"), ("cpu", "1"), ("auto", "1")])
+def test_cpu_work_never_imports_numba_cuda(device, simulator):
+    # "auto" under the simulator must choose the CPU without importing numba.cuda to find out
     code = ("import sys, numpy as np, steepest; "
-            "n = steepest.Network([3, 2], seed=0); n.fit(np.ones((4, 3)), [0, 1, 0, 1]); "
-            "print(any(m.startswith('numba.cuda') or m.startswith('numba_cuda') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+            f"n = steepest.Network([3, 2], seed=0, device={device!r}); "
+            "n.fit(np.ones((4, 3)), [0, 1, 0, 1]); print(n.backend_device, "
+            "any(m.startswith('numba.cuda') or m.startswith('numba_cuda') for m in sys.modules))")
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": simulator}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env)
+    assert out.stdout.strip() == "cpu False"
 
 
 FLOAT64_CHECK = r"""
@@ -59,8 +66,10 @@ cpu.sgd_epoch_per_sample(params, sizes, acts, 0, X, Y, np.arange(5), np.float32(
 cpu.gd_step_full_batch(params, sizes, acts, 0, X, Y, np.float32(0.1))
 out = np.empty((5, 2), np.float32)
 cpu.network_forward(out, params, sizes, acts, X)
+grads = np.empty_like(params)
+cpu.network_gradient(grads, params, sizes, acts, 1, X, Y)
 for kernel in (cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
-               cpu.network_forward):
+               cpu.network_forward, cpu.network_gradient):
     ops = double_ops(kernel)
     assert not ops, (kernel.__name__, ops[:3])
 print("ok")

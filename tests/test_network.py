@@ -5,7 +5,7 @@ import pytest
 
 import steepest
 from steepest.kernels import codes, reference
-from conftest import assert_close
+from helpers import assert_close
 
 
 def toy_data(rng, n=64, n_in=6, n_classes=3):

@@ -12,7 +12,7 @@ import steepest
 from steepest.kernels import codes, cpu, reference
 from steepest.models.optimizers import (OPTIMIZERS, SGD, Adagrad, Adam, Momentum, RMSProp,
                                         get_optimizer)
-from conftest import assert_close
+from helpers import assert_close
 
 NAMES = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 

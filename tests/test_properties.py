@@ -16,7 +16,7 @@ import steepest
 from steepest.data import IDXError, read_idx
 from steepest.kernels import codes, cpu, reference
 from steepest.models.checkpoint import CheckpointError
-from conftest import assert_close
+from helpers import assert_close
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,7 +6,7 @@ import pytest
 
 import steepest
 from steepest.kernels import codes, cpu, reference
-from conftest import assert_close
+from helpers import assert_close
 from test_backprop import batch_loss, make_problem
 
 SHAPES = [(1, 1), (5, 23), (7, 10), (64, 3)]

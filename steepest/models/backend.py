@@ -3,6 +3,11 @@
 This is the only module that decides where work runs.  A ``Backend`` offers the kernel
 functions (all with the signatures of ``steepest.kernels.reference``) and the two copies a
 model needs: host arrays to the backend's memory, and parameters back to the host.
+
+"cuda" runs ``steepest.kernels.cuda`` on a real GPU or on numba-cuda's simulator
+(NUMBA_ENABLE_CUDASIM=1).  "auto" takes the GPU only when a real one is present, never the
+simulator (which is for tests, and slow), and finds that out without importing numba.cuda
+(``steepest.kernels._cuda`` asks the driver library), so CPU work never loads numba-cuda.
 """
 
 from dataclasses import dataclass
@@ -37,17 +42,40 @@ def _cpu_backend():
     return Backend("cpu", cpu, _identity, _copy_into)
 
 
+def _cuda_to_device(array):
+    from ..kernels import _cuda
+
+    return _cuda.load().to_device(np.ascontiguousarray(array))
+
+
+def _cuda_to_host(out, array):
+    array.copy_to_host(out)
+
+
+def _cuda_backend():
+    from ..kernels import cuda
+
+    return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host)
+
+
 def get_backend(device="auto"):
-    """The kernel set for ``device``: "cpu", "cuda", or "auto" (the CPU in this build).
+    """The kernel set for ``device``: "cpu", "cuda", or "auto" (a real GPU if present, else CPU).
 
     Raises
     ------
     ValueError
-        ``device`` is not one of "auto", "cpu", "cuda", or "cuda" is not available.
+        ``device`` is not one of "auto", "cpu", "cuda", or "cuda" is asked for where neither
+        a GPU (with numba-cuda) nor numba-cuda's simulator is available.
     """
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))}; got {device!r}")
+    from ..kernels import _cuda  # numba-free checks
+
     if device == "cuda":
-        raise ValueError("device='cuda': this build of steepest has no CUDA kernels yet; "
-                         "use device='cpu' or device='auto'")
+        reason = _cuda.unavailable_reason()
+        if reason is not None:
+            raise ValueError(f"device='cuda' is not available: {reason}")
+        return _cuda_backend()
+    if device == "auto" and _cuda.real_gpu_present():
+        return _cuda_backend()
     return _cpu_backend()

@@ -1,0 +1,164 @@
+"""Shared pieces of the CUDA kernels: the ``cuda`` module, constants, and device functions.
+
+Device functions here work on one element or one row and are inlined into the kernels of
+every topic module, so an activation or a loss is written once for all CUDA kernels.  Rows
+are addressed in flat (1-D) buffers as ``buf[base + j]``: the whole-epoch kernel keeps its
+activations in one flat shared-memory buffer, and the row kernels see 2-D arrays flattened.
+Not here: kernels and launchers (the topic modules).
+"""
+
+import functools
+import math
+
+import numpy as np
+# numba's float32 type, not NumPy's: the simulator sizes dynamic shared arrays with it
+from numba import float32 as FLOAT32_TYPE  # noqa: F401  (used by the kernel modules)
+
+from .. import _cuda
+from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, RELU, SIGMOID, SOFTMAX, TANH
+
+cuda = _cuda.load()
+
+ZERO = np.float32(0.0)
+ONE = np.float32(1.0)
+HALF = np.float32(0.5)
+LOG_EPS = np.float32(1e-12)
+# Below this, e^{-z} overflows float32 and σ(z) is exactly 0.  Returning 0 directly gives the
+# GPU's answer and keeps the simulator working (Python's math.exp raises OverflowError).
+SIGMOID_FLOOR = np.float32(-88.72)
+
+# Side of the square tiles of the shared-memory matmuls.  The kernels work for any TILE; the
+# simulator runs each GPU thread as a Python thread, so it gets 8 × 8 blocks instead of 16 × 16.
+TILE = 8 if _cuda.simulator_enabled() else 16
+TILE_PADDED = TILE + 1     # a literal for shared-array shapes (numba needs constants there)
+ELEMENTWISE_THREADS = 128  # threads per block of the elementwise and row kernels
+
+
+def blocks_for(n, threads):
+    """Blocks of ``threads`` needed to cover ``n`` items (at least one)."""
+    return max(1, (int(n) + threads - 1) // threads)
+
+
+def flat(array):
+    """A 1-D view of a C-contiguous (device) array."""
+    return array.reshape(int(array.size))
+
+
+@functools.lru_cache(maxsize=None)
+def no_rows():
+    """A 1-element int64 device array passed as ``rows`` when a kernel does not gather."""
+    return cuda.to_device(np.zeros(1, np.int64))
+
+
+def device_ints(host_ints):
+    """A small int64 array (layer sizes, activation codes, offsets) on the device."""
+    return cuda.to_device(np.ascontiguousarray(host_ints, dtype=np.int64))
+
+
+# ---------------------------------------------------------------------------- one element
+@cuda.jit(device=True)
+def activate(z, activation):
+    """f(z) for an elementwise activation; softmax is a row operation and passes z through."""
+    if activation == SIGMOID:
+        if z < SIGMOID_FLOOR:
+            return ZERO
+        return ONE / (ONE + math.exp(-z))
+    if activation == TANH:
+        return math.tanh(z)
+    if activation == RELU:
+        return z if z > ZERO else ZERO
+    return z
+
+
+@cuda.jit(device=True)
+def activate_backward(da, a, activation):
+    """∂L/∂z from ∂L/∂a and the forward output a, for an elementwise activation."""
+    if activation == SIGMOID:
+        return da * a * (ONE - a)
+    if activation == TANH:
+        return da * (ONE - a * a)
+    if activation == RELU:
+        return da if a > ZERO else ZERO
+    return da
+
+
+# ---------------------------------------------------------------------------- one row
+@cuda.jit(device=True)
+def softmax_row(out, out_base, z, z_base, n):
+    """out[out_base + j] = softmax(z[z_base : z_base + n])ⱼ, shifted by the max; may be in place."""
+    m = z[z_base]
+    for j in range(1, n):
+        m = max(m, z[z_base + j])
+    total = ZERO
+    for j in range(n):
+        e = math.exp(z[z_base + j] - m)
+        out[out_base + j] = e
+        total += e
+    inv = ONE / total
+    for j in range(n):
+        out[out_base + j] *= inv
+
+
+@cuda.jit(device=True)
+def softmax_backward_row(dz, dz_base, da, da_base, a, a_base, n):
+    """dz = a ⊙ (da − ⟨da, a⟩) for one row; dz may be da (the dot is taken first)."""
+    dot = ZERO
+    for j in range(n):
+        dot += da[da_base + j] * a[a_base + j]
+    for j in range(n):
+        dz[dz_base + j] = a[a_base + j] * (da[da_base + j] - dot)
+
+
+@cuda.jit(device=True)
+def row_loss(a, a_base, y, y_base, n, loss):
+    """One sample's loss by code: ½‖a − y‖², −Σ y log a, Σ|a − y|, or binary cross-entropy.
+
+    Arguments of logs are clamped to ≥ 1e-12, as in the reference.
+    """
+    total = ZERO
+    for j in range(n):
+        p = a[a_base + j]
+        t = y[y_base + j]
+        if loss == CROSS_ENTROPY:
+            if t != ZERO:
+                total -= t * math.log(max(p, LOG_EPS))
+        elif loss == MAE:
+            total += abs(p - t)
+        elif loss == BINARY_CROSS_ENTROPY:
+            total -= (t * math.log(max(p, LOG_EPS))
+                      + (ONE - t) * math.log(max(ONE - p, LOG_EPS)))
+        else:
+            total += HALF * (p - t) * (p - t)
+    return total
+
+
+@cuda.jit(device=True)
+def loss_gradient(p, t, loss, inv_batch):
+    """∂L/∂a of one output for the batch-mean loss with code ``loss``."""
+    if loss == CROSS_ENTROPY:
+        return -t / max(p, LOG_EPS) * inv_batch
+    if loss == MAE:
+        d = p - t
+        return (ONE if d > ZERO else (-ONE if d < ZERO else ZERO)) * inv_batch
+    if loss == BINARY_CROSS_ENTROPY:
+        return (-t / max(p, LOG_EPS) + (ONE - t) / max(ONE - p, LOG_EPS)) * inv_batch
+    return (p - t) * inv_batch
+
+
+@cuda.jit(device=True)
+def row_output_delta(dz, dz_base, a, a_base, y, y_base, n, loss, activation, inv_batch):
+    """δ for one row: (a − y)/B where the maths collapses (softmax + cross-entropy, sigmoid +
+    binary cross-entropy), else ∂L/∂a pushed through f′."""
+    if ((loss == CROSS_ENTROPY and activation == SOFTMAX)
+            or (loss == BINARY_CROSS_ENTROPY and activation == SIGMOID)):
+        for j in range(n):
+            dz[dz_base + j] = (a[a_base + j] - y[y_base + j]) * inv_batch
+        return
+    # ∂L/∂a first, into dz; f′ is then applied in place (each step reads before it writes)
+    for j in range(n):
+        dz[dz_base + j] = loss_gradient(a[a_base + j], y[y_base + j], loss, inv_batch)
+    if activation == SOFTMAX:
+        softmax_backward_row(dz, dz_base, dz, dz_base, a, a_base, n)
+    else:
+        for j in range(n):
+            dz[dz_base + j] = activate_backward(dz[dz_base + j], a[a_base + j], activation)
