@@ -4,34 +4,14 @@ compiled network kernels and training loops against the reference."""
 import numpy as np
 import pytest
 
-from steepest.kernels import codes, cpu, reference
-from helpers import assert_close
+from steepest.kernels import cpu, reference
+from helpers import assert_close, batch_loss, finite_difference_gradient, make_problem
 
 # every hidden activation with every valid (output, loss) pairing
 PAIRS = [(hidden, output, loss)
          for hidden in ("sigmoid", "tanh", "relu", "identity")
          for output, loss in (("sigmoid", "mse"), ("identity", "mse"), ("tanh", "mse"),
                               ("relu", "mse"), ("softmax", "mse"), ("softmax", "cross_entropy"))]
-
-
-def make_problem(rng, sizes, hidden, output, loss, n=6):
-    sizes = np.array(sizes, np.int64)
-    acts = np.array([codes.ACTIVATION_CODES[hidden]] * (len(sizes) - 2)
-                    + [codes.ACTIVATION_CODES[output]], np.int64)
-    n_params = sum(int(sizes[i] * sizes[i + 1] + sizes[i + 1]) for i in range(len(sizes) - 1))
-    params = rng.standard_normal(n_params) * 0.7
-    X = rng.standard_normal((n, sizes[0]))
-    if loss == "cross_entropy":
-        Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
-    else:
-        Y = rng.random((n, sizes[-1]))
-    return params, sizes, acts, codes.LOSS_CODES[loss], X, Y
-
-
-def batch_loss(params, sizes, acts, loss, X, Y):
-    out = np.empty((X.shape[0], sizes[-1]))
-    reference.network_forward(out, params, sizes, acts, X)
-    return reference.loss_value(out, Y, loss)
 
 
 @pytest.mark.parametrize("hidden,output,loss", PAIRS)
@@ -42,14 +22,8 @@ def test_reference_gradient_matches_finite_differences(rng, hidden, output, loss
     grads = np.empty_like(params)
     value = reference.network_gradient(grads, params, sizes, acts, loss_code, X, Y)
     assert value == pytest.approx(batch_loss(params, sizes, acts, loss_code, X, Y), rel=1e-12)
-    h = 1e-6
-    numeric = np.empty_like(params)
-    for k in range(params.size):
-        up, down = params.copy(), params.copy()
-        up[k] += h
-        down[k] -= h
-        numeric[k] = (batch_loss(up, sizes, acts, loss_code, X, Y)
-                      - batch_loss(down, sizes, acts, loss_code, X, Y)) / (2 * h)
+    numeric = finite_difference_gradient(
+        lambda p: batch_loss(p, sizes, acts, loss_code, X, Y), params)
     assert_close(grads, numeric, rtol=1e-5, atol=1e-7)
 
 

@@ -25,10 +25,40 @@ def test_validation_split_is_the_last_rows():
                validation_data=(X[90:], y[90:]))
     assert np.array_equal(a._params, b._params)
     assert ha["val_loss"] == hb["val_loss"] and ha["val_accuracy"] == hb["val_accuracy"]
+    assert ha["accuracy"] == hb["accuracy"]  # measured on the 90 training rows only
     with pytest.raises(ValueError, match="validation_split must be a fraction"):
         a.fit(X, y, validation_split=1.5)
     with pytest.raises(ValueError, match="not both"):
         a.fit(X, y, validation_split=0.2, validation_data=(X, y))
+
+
+def test_history_records_training_accuracy_per_epoch(monkeypatch):
+    X, y = blobs(n=300, seed=3)
+    # fewer accuracy rows than samples: every 3rd row is measured
+    monkeypatch.setattr("steepest.models.network.ACCURACY_ROWS", 100)
+    net = steepest.Network([4, 5, 2], seed=2)
+    seen = []
+    history = net.fit(X, y, epochs=3, batch_size=8, learning_rate=0.5,
+                      callbacks=[lambda epoch, metrics: seen.append(metrics["accuracy"])])
+    assert len(history["accuracy"]) == 3 and history["accuracy"] == seen
+    assert history["accuracy"][-1] == net.evaluate(X[::3], y[::3])["accuracy"]
+    assert history["accuracy"][-1] > 0.7  # the blobs are separable enough to learn
+    regressor = steepest.Network([4, 1], loss="mse", output="identity", seed=0)
+    assert "accuracy" not in regressor.fit(X, y[:, None].astype(np.float32), epochs=1)
+
+
+def test_evaluation_in_chunks_behind_a_progress_bar_matches_one_pass(monkeypatch, capsys):
+    X, y = blobs(n=1000, seed=4)
+    net = steepest.Network([4, 6, 2], seed=5)
+    net.fit(X, y, epochs=2, batch_size=16, learning_rate=0.5)
+    whole, whole_out = net.evaluate(X, y), net.forward(X)
+    monkeypatch.setattr("steepest.models.network.EVAL_CHUNK", 300)  # 4 chunks, the last short
+    chunked = net.evaluate(X, y, verbose=1)
+    assert chunked["accuracy"] == whole["accuracy"]
+    assert chunked["loss"] == pytest.approx(whole["loss"], rel=1e-6)
+    assert np.array_equal(net.forward(X, verbose=1), whole_out)
+    assert np.array_equal(net.predict(X, verbose=1), net.predict(X))
+    assert capsys.readouterr().err == ""  # not a terminal: the bar stays silent
 
 
 class Recorder(steepest.Callback):

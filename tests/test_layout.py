@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from steepest.kernels import cpu, reference
+from helpers import assert_compiled_without_float64
 
 
 def test_cpu_and_reference_export_the_same_kernels():
@@ -35,29 +36,9 @@ def test_cpu_work_never_imports_numba_cuda(device, simulator):
     assert out.stdout.strip() == "cpu False"
 
 
-FLOAT64_CHECK = r"""
-import re, sys
-import numba, numpy as np
+def test_training_loops_compile_without_float64_arithmetic():
+    assert_compiled_without_float64("""
 from steepest.kernels import cpu
-
-def double_ops(dispatcher):
-    # float64 arithmetic in the compiled functions, leaving out numba's Python wrappers
-    # (which box a float32 result into a Python float through a legitimate fpext)
-    found = []
-    for ir in dispatcher.inspect_llvm().values():
-        for body in re.split(r"\ndefine ", ir):
-            if body.split("(", 1)[0].find("cpython") >= 0:
-                continue
-            found += re.findall(r"fpext float .* to double|f(?:add|sub|mul|div) (?:fast )?double", body)
-    return found
-
-@numba.njit
-def promotes(x):
-    return x * 0.5  # the bug this check exists for: a float64 literal
-
-promotes(np.float32(1.0))
-assert double_ops(promotes), "the checker must see a float64 literal"
-
 sizes, acts = np.array([4, 3, 2]), np.array([1, 4])
 X, Y = np.ones((5, 4), np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 0]]
 params = np.ones(23, np.float32)
@@ -68,17 +49,11 @@ out = np.empty((5, 2), np.float32)
 cpu.network_forward(out, params, sizes, acts, X)
 grads = np.empty_like(params)
 cpu.network_gradient(grads, params, sizes, acts, 1, X, Y)
-for kernel in (cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
-               cpu.network_forward, cpu.network_gradient):
-    ops = double_ops(kernel)
-    assert not ops, (kernel.__name__, ops[:3])
-print("ok")
-"""
-
-
-def test_training_loops_compile_without_float64_arithmetic():
-    # Compiled fresh (numba cannot show the IR of cached code), in a child process.
-    env = {**os.environ, "STEEPEST_NO_CACHE": "1"}
-    out = subprocess.run([sys.executable, "-c", FLOAT64_CHECK], capture_output=True, text=True,
-                         env=env)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+W, b, z = np.ones((3, 4), np.float32), np.ones(3, np.float32), np.empty((5, 3), np.float32)
+cpu.dense_forward(z, X, W, b)
+cpu.dense_backward_input(np.empty_like(X), z, W)
+cpu.dense_backward_params(np.empty_like(W), np.empty_like(b), z, X)
+KERNELS = [cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
+           cpu.network_forward, cpu.network_gradient, cpu.dense_forward,
+           cpu.dense_backward_input, cpu.dense_backward_params]
+""")

@@ -6,8 +6,7 @@ import pytest
 
 import steepest
 from steepest.kernels import codes, cpu, reference
-from helpers import assert_close
-from test_backprop import batch_loss, make_problem
+from helpers import assert_close, batch_loss, finite_difference_gradient, make_problem
 
 SHAPES = [(1, 1), (5, 23), (7, 10), (64, 3)]
 
@@ -133,14 +132,8 @@ def test_gradient_of_new_losses_matches_finite_differences(rng, hidden, output, 
     grads = np.empty_like(params)
     value = reference.network_gradient(grads, params, sizes, acts, loss_code, X, Y)
     assert value == pytest.approx(batch_loss(params, sizes, acts, loss_code, X, Y), rel=1e-12)
-    h = 1e-6
-    numeric = np.empty_like(params)
-    for k in range(params.size):
-        up, down = params.copy(), params.copy()
-        up[k] += h
-        down[k] -= h
-        numeric[k] = (batch_loss(up, sizes, acts, loss_code, X, Y)
-                      - batch_loss(down, sizes, acts, loss_code, X, Y)) / (2 * h)
+    numeric = finite_difference_gradient(
+        lambda p: batch_loss(p, sizes, acts, loss_code, X, Y), params)
     assert_close(grads, numeric, rtol=1e-5, atol=1e-7)
 
     got = np.full(params.size, np.nan, np.float32)

@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 import zlib
 
+from ..progress import progress_bar
+
 CHUNK = 1 << 16
 DATA_ENV_VAR = "STEEPEST_DATA"
 
@@ -60,18 +62,6 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def _progress(total, description, verbose):
-    if not verbose:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    # disable=None: tqdm stays silent when stderr is not a terminal
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description,
-                disable=None, leave=False)
-
-
 def _download_to(handle, url, timeout, verbose, description):
     """Stream ``url`` into the open binary ``handle``; returns the SHA-256 of the bytes."""
     digest = hashlib.sha256()
@@ -80,7 +70,8 @@ def _download_to(handle, url, timeout, verbose, description):
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
         received = 0
-        bar = _progress(expected, description, verbose)
+        bar = progress_bar(expected, verbose, unit="B", unit_scale=True, unit_divisor=1024,
+                           desc=description, leave=False)
         try:
             while True:
                 try:

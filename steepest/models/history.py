@@ -5,7 +5,9 @@ class History:
     """Per-epoch training record.
 
     ``history["loss"]`` (or ``history.history["loss"]``) is the list of per-epoch training
-    losses; other keys: ``epoch``, ``val_loss``, ``val_accuracy`` (with validation data),
+    losses (the mean over the epoch's steps); other keys: ``epoch``, ``accuracy`` (for
+    classification: the training accuracy at the end of the epoch, on up to 10,000 evenly
+    spaced training rows), ``val_loss``, ``val_accuracy`` (with validation data),
     ``samples_per_s``, ``seconds``, ``learning_rate``, and ``grad_norms`` (per-layer
     ‖∂L/∂Wˡ‖ on a fixed probe batch after the epoch, input layer first).  ``device`` names the
     device that ran; ``warmup_seconds`` the compile (or cache load) before epoch 1.

@@ -13,6 +13,7 @@ import numpy as np
 from .backend import get_backend
 from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
 from ..kernels import codes
+from ..progress import progress_bar
 from .history import History
 from .optimizers import get_optimizer
 from .schedules import SCHEDULES, Schedule
@@ -21,6 +22,11 @@ from .tables import (HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, default_ini
 from .validation import check_count, check_features, check_positive_real, check_targets
 
 PROBE_ROWS = 256  # samples in the per-epoch gradient probe
+# Training accuracy after each epoch is measured on at most this many training rows, evenly
+# spaced through X: a forward pass over 10,000 rows costs milliseconds, over millions it
+# would cost more than the epoch.
+ACCURACY_ROWS = 10_000
+EVAL_CHUNK = 65_536  # rows per forward call when evaluation shows a progress bar
 
 
 class DivergenceError(FloatingPointError):
@@ -172,9 +178,17 @@ class Network:
                 f"loss={self.loss!r}, device={self.backend_device!r})")
 
     # ------------------------------------------------------------------ inference
-    def forward(self, X):
-        """Output activations for every row of X: float32 (n, sizes[-1])."""
-        return self._forward(check_features(X, self.sizes[0]))[0]
+    def forward(self, X, verbose=0):
+        """Output activations for every row of X: float32 (n, sizes[-1]).
+
+        verbose=1 shows a progress bar over large X (more than EVAL_CHUNK rows) when output
+        is a terminal.
+        """
+        X = check_features(X, self.sizes[0])
+        out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
+        for start, stop in _row_chunks(X.shape[0], verbose, "forward"):
+            out[start:stop] = self._forward(X[start:stop])[0]
+        return out
 
     def _forward(self, X):
         """(host outputs, backend outputs) for checked float32 X."""
@@ -186,37 +200,47 @@ class Network:
         k.to_host(out, out_dev)
         return out, out_dev
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, verbose=0):
         """Output activations (class probabilities for a softmax output): (n, sizes[-1])."""
-        return self.forward(X)
+        return self.forward(X, verbose)
 
-    def predict(self, X):
+    def predict(self, X, verbose=0):
         """Class labels (argmax of the outputs; a single output is thresholded at 0.5).
 
         A network with an identity output is a regressor: its outputs are returned as they
         are, shape (n,) for one output, else (n, sizes[-1]).
         """
-        out = self.forward(X)
+        out = self.forward(X, verbose)
         if self.output == "identity":
             return out[:, 0] if out.shape[1] == 1 else out
         return _classes(out)
 
-    def evaluate(self, X, y):
+    def evaluate(self, X, y, verbose=0):
         """Mean loss and, for classification, accuracy: ``{"loss": float, "accuracy": float}``.
 
         Accuracy is left out for a regressor (identity output with float targets).
+        verbose=1 shows a progress bar over large X (more than EVAL_CHUNK rows) when output
+        is a terminal.
         """
         X = check_features(X, self.sizes[0])
         Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
-        return self._evaluate(X, Y, labels)
+        return self._evaluate(X, Y, labels, verbose)
 
-    def _evaluate(self, X, Y, labels):
-        out, out_dev = self._forward(X)
+    def _evaluate(self, X, Y, labels, verbose=0):
         k = self._backend
-        result = {"loss": float(k.kernels.loss_value(out_dev, k.to_device(Y), self._loss_code))}
-        if labels is not None or (self.output != "identity" and Y.shape[1] > 1):
-            truth = labels if labels is not None else Y.argmax(axis=1)
-            result["accuracy"] = float(np.mean(_classes(out) == truth))
+        classify = labels is not None or (self.output != "identity" and Y.shape[1] > 1)
+        truth = None if not classify else labels if labels is not None else Y.argmax(axis=1)
+        loss_sum, correct = 0.0, 0
+        for start, stop in _row_chunks(X.shape[0], verbose, "evaluate"):
+            out, out_dev = self._forward(X[start:stop])
+            # loss_value is a mean over its rows; weighting by rows gives the mean over X
+            loss = k.kernels.loss_value(out_dev, k.to_device(Y[start:stop]), self._loss_code)
+            loss_sum += float(loss) * (stop - start)
+            if classify:
+                correct += int(np.count_nonzero(_classes(out) == truth[start:stop]))
+        result = {"loss": loss_sum / X.shape[0]}
+        if classify:
+            result["accuracy"] = correct / X.shape[0]
         return result
 
     # ------------------------------------------------------------------ training
@@ -287,7 +311,9 @@ class Network:
         learning_rate = opt.learning_rate
         validation = self._validation_set(validation_data, validation_split, X, Y, labels)
         if validation_split is not None:
-            X, Y = X[:-len(validation[0])], Y[:-len(validation[0])]
+            n_train = len(X) - len(validation[0])
+            X, Y = X[:n_train], Y[:n_train]
+            labels = None if labels is None else labels[:n_train]
         n = X.shape[0]
         if batch_size is not None:
             batch_size = min(check_count(batch_size, "batch_size", 1), n)
@@ -309,9 +335,11 @@ class Network:
         # history (vanishing/exploding gradients show there) and reveal a saturated network.
         probe = min(n, PROBE_ROWS)
         probe_dev = (k.to_device(X[:probe]), k.to_device(Y[:probe]))
+        stride = -(-n // ACCURACY_ROWS)  # ceil: at most ACCURACY_ROWS rows
+        train_rows = (X[::stride], Y[::stride], None if labels is None else labels[::stride])
         for callback in callbacks:
             getattr(callback, "on_train_begin", lambda net: None)(self)
-        progress = _progress(epochs, verbose)
+        progress = progress_bar(epochs, verbose, unit="epoch")
         for epoch in range(1, epochs + 1):
             rate = learning_rate if schedule is None else \
                 check_positive_real(schedule(epoch, learning_rate, history.history),
@@ -345,6 +373,9 @@ class Network:
             metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                        "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                        "learning_rate": rate, "grad_norms": norms}
+            train = self._evaluate(*train_rows)
+            if "accuracy" in train:
+                metrics["accuracy"] = train["accuracy"]
             if validation is not None:
                 val = self._evaluate(*validation)
                 metrics.update({f"val_{key}": value for key, value in val.items()})
@@ -572,12 +603,17 @@ def _classes(out):
     return out.argmax(axis=1)
 
 
-def _progress(epochs, verbose):
-    if not verbose or epochs == 0:
-        return None
+def _row_chunks(n, verbose, desc):
+    """(start, stop) row ranges: all n rows at once, or EVAL_CHUNK-row pieces behind a
+    progress bar when verbose and n is large enough for one to matter."""
+    progress = progress_bar(n, verbose and n > EVAL_CHUNK, unit="row", desc=desc)
+    if progress is None:
+        yield 0, n
+        return
     try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    # disable=None: tqdm stays silent when stderr is not a terminal
-    return tqdm(total=epochs, unit="epoch", disable=None)
+        for start in range(0, n, EVAL_CHUNK):
+            stop = min(n, start + EVAL_CHUNK)
+            yield start, stop
+            progress.update(stop - start)
+    finally:
+        progress.close()

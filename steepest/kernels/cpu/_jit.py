@@ -6,15 +6,72 @@
 * ``cache=True`` writes compiled code next to the package (or to numba's user cache when the
   install is read-only).  ``STEEPEST_NO_CACHE=1`` turns caching off for stale or broken
   caches; numba itself only warns when a cache write fails, so a failed write is harmless.
+  Numba checks only the source of the function it caches, but a cached loop carries the
+  compiled code of every kernel it calls: after an edit or upgrade of ``_fused.py`` a
+  cached ``sgd_epoch_minibatch`` (in ``loops.py``) would keep running the old code.  So the
+  cache entries of this package are stamped with a hash of ALL its kernel sources
+  (``_register_cache_stamp``): any change to any of them recompiles everything.
 * ``error_model="numpy"``: a division by zero gives inf/NaN like NumPy, with no exception
   check in the inner loops.
 """
 
+import hashlib
 import os
+from functools import lru_cache
+from pathlib import Path
 
 import numba
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc", "afn"}
 CACHE = os.environ.get("STEEPEST_NO_CACHE", "").strip().lower() in ("", "0", "false", "no")
 
-jit = numba.njit(cache=CACHE, fastmath=FASTMATH, error_model="numpy", nogil=True)
+JIT_OPTIONS = {"cache": CACHE, "fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
+jit = numba.njit(**JIT_OPTIONS)
+# Only where one parallel region covers thousands of rows (inference): a region costs
+# 10-150 µs here, which per-sample or per-batch training work cannot pay back.
+jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)
+
+_KERNEL_DIR = Path(__file__).resolve().parent
+
+@lru_cache(maxsize=None)
+def _kernel_set_stamp():
+    """A hash of every source file the CPU kernels are compiled from."""
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in sorted(_KERNEL_DIR.glob("*.py")) + [_KERNEL_DIR.parent / "codes.py"]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+def _register_cache_stamp():
+    """Put locators first in numba's list that stamp this package's cache entries with
+    ``_kernel_set_stamp`` instead of the one file's hash (see the module docstring).
+
+    Uses numba's internal locator classes; if they move, numba's own locators (per-file
+    stamps) stay in charge, and STEEPEST_NO_CACHE=1 remains the way out.
+    """
+    try:
+        from numba.core import caching
+
+        bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
+                 caching.UserWideCacheLocator)
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in 0.6x
+        locators = impl._locator_classes
+    except (ImportError, AttributeError):
+        return
+
+    class _WholeKernelSet:
+        def get_source_stamp(self):
+            return _kernel_set_stamp()
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if Path(py_file).resolve().parent != _KERNEL_DIR:
+                return None
+            return super().from_function(py_func, py_file)
+
+    ours = [type(f"Steepest{base.__name__}", (_WholeKernelSet, base), {}) for base in bases]
+    if not any(cls.__name__.startswith("Steepest") for cls in locators):
+        locators[:0] = ours
+
+if CACHE:
+    _register_cache_stamp()

@@ -5,7 +5,7 @@ Constants are float32 so float32 arrays are never promoted to float64 by a liter
 
 import numpy as np
 
-from ..codes import IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
+from ..codes import RELU, SIGMOID, SOFTMAX, TANH
 from ._jit import jit
 
 ONE = np.float32(1.0)

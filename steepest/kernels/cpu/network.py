@@ -8,12 +8,11 @@ layer.  Activations of a batch live in one flat workspace, layer l at rows
 
 import numpy as np
 
+from ._fused import fused_forward, fused_gradient
 from ._jit import jit
 from .activations import activation_backward, activation_forward
 from .dense import dense_backward_input, dense_backward_params, dense_forward
 from .losses import loss_value, output_delta
-
-FORWARD_CHUNK = 256  # rows per forward pass in inference: bounds the workspace
 
 
 @jit
@@ -125,30 +124,16 @@ def network_forward(out, params, sizes, activations, X):
 
     params (P,), sizes (L+1,), activations (L,), X (N, sizes[0]) -> out (N, sizes[-1])
     """
-    n = X.shape[0]
-    capacity = min(n, FORWARD_CHUNK)
-    acts, _, _ = new_workspace(sizes, capacity)
-    a_off = _activation_offsets(sizes, capacity)
-    order = np.arange(n)
-    last = sizes.shape[0] - 1
-    for start in range(0, n, capacity):
-        n_rows = min(capacity, n - start)
-        gather_rows(_rows(acts, 0, n_rows, sizes[0]), X, order, start, n_rows)
-        forward_into(acts, params, sizes, activations, n_rows, capacity)
-        result = _rows(acts, a_off[last], n_rows, sizes[last])
-        for k in range(n_rows):
-            for j in range(sizes[last]):
-                out[start + k, j] = result[k, j]
+    # one row at a time through the whole network, zero inputs skipped (_fused.py)
+    fused_forward(out, params, sizes, activations, X)
 
 
 @jit
 def network_gradient(grads, params, sizes, activations, loss, X, Y):
     """Backpropagation: the gradient of the batch-mean loss over all of X, and that loss.
 
+    Runs on the fused path (``_fused.fused_gradient``): each row through the whole network,
+    zero inputs skipped, X taken in chunks so the scratch stays bounded for any N.
     params (P,), X (B, sizes[0]), Y (B, sizes[-1]) -> grads (P,), returns the loss
     """
-    n = X.shape[0]
-    acts, delta_a, delta_b = new_workspace(sizes, n)
-    gather_rows(_rows(acts, 0, n, sizes[0]), X, np.arange(n), 0, n)
-    forward_into(acts, params, sizes, activations, n, n)
-    return backward_into(grads, acts, delta_a, delta_b, params, sizes, activations, loss, Y, n, n)
+    return fused_gradient(grads, params, sizes, activations, loss, X, Y)
