@@ -26,7 +26,7 @@ from numba.extending import overload
 
 from ..codes import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, RELU, SIGMOID, SOFTMAX,
                      TANH)
-from ._jit import JIT_OPTIONS, jit, jit_parallel
+from ._jit import JIT_OPTIONS, jit, jit_inline, jit_parallel
 from ._simd import (LANES, compact8, nonzero_position_table, prefetch, vadd, vdiv, vexp, vfma,
                     vload, vmul, vmuladd, vpositive, vrelu, vsplat, vstore, vsub, vsum, vzero)
 
@@ -475,7 +475,7 @@ def update_batch(w, bias, acts, deltas, row_width, X, order, start, n_rows, idx,
                 vstore(w, at, vfma(vload(w, at), neg, vadd(vadd(acc0, acc1), vadd(acc2, acc3))))
 
 
-@jit
+@jit_inline
 def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
     """Mini-batch (batch_size ≥ 1) SGD epoch on the fused path; returns the mean loss.
 

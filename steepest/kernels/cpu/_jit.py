@@ -27,6 +27,12 @@ CACHE = os.environ.get("STEEPEST_NO_CACHE", "").strip().lower() in ("", "0", "fa
 
 JIT_OPTIONS = {"cache": CACHE, "fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
 jit = numba.njit(**JIT_OPTIONS)
+# For a function whose only callers are thin entry points (the epoch body behind
+# sgd_epoch_minibatch and sgd_epoch_per_sample): numba links a separately compiled callee
+# into each caller and optimises the linked module again, so a wrapper around a big kernel
+# costs its whole LLVM time twice.  Inlined in numba's IR, the entry point compiles once
+# (W1's cold first call: 8.0 s -> 6.3 s measured on the 2-core machine).
+jit_inline = numba.njit(inline="always", **JIT_OPTIONS)
 # Only where one parallel region covers thousands of rows (inference): a region costs
 # 10-150 µs here, which per-sample or per-batch training work cannot pay back.
 jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)
