@@ -16,8 +16,9 @@ summation order):
 * σ uses the vector exp of ``_simd.vexp`` (within 2 ulp); ReLU, identity are exact; tanh and
   softmax use the scalar library exp/tanh.
 
-Not here: anything that chooses whether to use it (that is ``loops.py``), and full-batch
-gradient descent, which stays on the layer-by-layer path.
+It serves every CPU training loop (``loops.py``, ``optimizer_loops.py``) and the
+whole-network ``network_forward`` / ``network_gradient``; the layer kernels of ``dense.py``
+and ``activations.py`` stay the per-layer API.
 """
 
 import numpy as np
@@ -27,12 +28,14 @@ from numba.extending import overload
 from ..codes import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, RELU, SIGMOID, SOFTMAX,
                      TANH)
 from ._jit import JIT_OPTIONS, jit, jit_inline, jit_parallel
+from .optimizers import optimizer_step
 from ._simd import (LANES, compact8, nonzero_position_table, prefetch, vadd, vdiv, vexp, vfma,
                     vload, vmul, vmuladd, vpositive, vrelu, vsplat, vstore, vsub, vsum, vzero)
 
 ONE = np.float32(1.0)
 ZERO = np.float32(0.0)
 HALF = np.float32(0.5)
+MINUS_ONE = np.float32(-1.0)
 LOG_EPS = np.float32(1e-12)  # as losses.LOG_EPS
 
 SPARSE_BELOW_HALVES = 1  # skip zero inputs when fewer than 1/2 of the inputs are nonzero
@@ -41,6 +44,7 @@ MAX_STORED_BATCH = 256  # larger batches find their nonzeros again for the updat
 PARALLEL_MIN_ROWS = 4096  # inference on this many rows splits them across threads
 PARALLEL_ROW_BLOCK = 512  # rows per parallel job
 PREFETCH_AHEAD = 4      # samples ahead whose input row is requested from memory
+GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds the scratch
 _POSITIONS = nonzero_position_table()  # a global array: numba bakes it into the compiled code
 
 
@@ -476,6 +480,50 @@ def update_batch(w, bias, acts, deltas, row_width, X, order, start, n_rows, idx,
 
 
 @jit_inline
+def batch_scratch(sizes, X, order, capacity, row_width):
+    """Scratch for batches of up to ``capacity`` rows: activations, deltas, nonzero lists.
+
+    Sparse inputs get one nonzero list per row of the batch (one, rebuilt per row, for
+    batches over MAX_STORED_BATCH: ``recompute``); dense inputs one shared list 0..IN-1.
+    Returns acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute.
+    """
+    n_in = sizes[0]
+    acts = np.empty(capacity * row_width, np.float32)
+    deltas = np.empty(capacity * row_width, np.float32)
+    sparse = inputs_are_sparse(X, order)
+    recompute = sparse and capacity > MAX_STORED_BATCH
+    idx_stride = n_in + 8 if sparse and not recompute else 0
+    idx = np.empty(capacity * idx_stride if idx_stride else n_in + 8, np.int32)
+    if not sparse:
+        for i in range(n_in):
+            idx[i] = i
+    n_nonzero = np.full(capacity, n_in, np.int64)
+    return acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute
+
+
+@jit_inline
+def forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_rows, idx,
+                          idx_stride, n_nonzero, sparse, sizes, activations, loss, pads, w_off,
+                          b_off, a_off, row_width, inv_b):
+    """Forward and backward of the samples order[start:start + n_rows], sample s into slot
+    s of acts/deltas (its δ carrying ``inv_b``); returns ``total`` plus their losses."""
+    n_in = sizes[0]
+    for s in range(n_rows):
+        prefetch_sample(X, Y, order, start + s + PREFETCH_AHEAD)
+        row = order[start + s]
+        x = X[row]
+        ibase = s * idx_stride
+        if sparse:
+            n_nonzero[s] = compact_nonzero(idx[ibase:ibase + n_in + 8], x)
+        arow = s * row_width
+        forward_sample(acts, arow, w, bias, x, idx[ibase:], n_nonzero[s], sizes, activations,
+                       pads, w_off, b_off, a_off)
+        total += backward_sample(deltas, acts, arow, w, Y, row, sizes, activations, loss, pads,
+                                 w_off, a_off, inv_b)
+    return total
+
+
+@jit_inline
 def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
     """Mini-batch (batch_size ≥ 1) SGD epoch on the fused path; returns the mean loss.
 
@@ -487,39 +535,68 @@ def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
     w = np.empty(w_total, np.float32)
     bias = np.empty(b_total, np.float32)
     pack_params(w, bias, params, sizes, pads, w_off, b_off)
-    acts = np.empty(capacity * row_width, np.float32)
-    deltas = np.empty(capacity * row_width, np.float32)
-    n_in = sizes[0]
-    sparse = inputs_are_sparse(X, order)
-    recompute = sparse and capacity > MAX_STORED_BATCH
-    # sparse: one nonzero list per sample of the batch (one, rebuilt, for large batches);
-    # dense data: one shared list 0..n_in-1
-    idx_stride = n_in + 8 if sparse and not recompute else 0
-    idx = np.empty(capacity * idx_stride if idx_stride else n_in + 8, np.int32)
-    if not sparse:
-        for i in range(n_in):
-            idx[i] = i
-    n_nonzero = np.full(capacity, n_in, np.int64)
+    acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute = batch_scratch(
+        sizes, X, order, capacity, row_width)
     total = ZERO
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
-        inv_b = ONE / np.float32(n_rows)
-        for s in range(n_rows):
-            prefetch_sample(X, Y, order, start + s + PREFETCH_AHEAD)
-            row = order[start + s]
-            x = X[row]
-            ibase = s * idx_stride
-            if sparse:
-                n_nonzero[s] = compact_nonzero(idx[ibase:ibase + n_in + 8], x)
-            arow = s * row_width
-            forward_sample(acts, arow, w, bias, x, idx[ibase:], n_nonzero[s], sizes,
-                           activations, pads, w_off, b_off, a_off)
-            total += backward_sample(deltas, acts, arow, w, Y, row, sizes, activations, loss,
-                                     pads, w_off, a_off, inv_b)
+        total = forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_rows,
+                                      idx, idx_stride, n_nonzero, sparse, sizes, activations,
+                                      loss, pads, w_off, b_off, a_off, row_width,
+                                      ONE / np.float32(n_rows))
         update_batch(w, bias, acts, deltas, row_width, X, order, start, n_rows, idx,
                      idx_stride, n_nonzero, recompute, sizes, pads, w_off, b_off, a_off,
                      learning_rate)
     unpack_params(params, w, bias, sizes, pads, w_off, b_off)
+    return total / np.float32(n)
+
+
+@jit_inline
+def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer, hyper, X,
+                          Y, order, batch_size):
+    """A mini-batch epoch by any optimiser on the fused path; returns the mean loss.
+
+    Every optimiser's update is elementwise, so it runs on the private layout with the
+    state packed the same way: padding lanes hold 0 in θ, ∇ and the state, and stay 0.
+    A batch's gradient is accumulated GRADIENT_CHUNK rows at a time (bounded scratch for
+    any batch size, full batch included), then ``optimizer_step`` applies it.
+    params (P,), state (slots, P), step (1,) int64 updated in place; hyper (5,) float32
+    """
+    n = order.shape[0]
+    batch = max(1, min(batch_size, n))
+    capacity = min(batch, GRADIENT_CHUNK)
+    pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
+    theta = np.empty(w_total + b_total, np.float32)
+    w, bias = theta[:w_total], theta[w_total:]
+    pack_params(w, bias, params, sizes, pads, w_off, b_off)
+    packed_state = np.empty((state.shape[0], w_total + b_total), np.float32)
+    for k in range(state.shape[0]):
+        pack_params(packed_state[k, :w_total], packed_state[k, w_total:], state[k], sizes,
+                    pads, w_off, b_off)
+    grad = np.empty(w_total + b_total, np.float32)
+    grad_w, grad_b = grad[:w_total], grad[w_total:]
+    acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute = batch_scratch(
+        sizes, X, order, capacity, row_width)
+    total = ZERO
+    for start in range(0, n, batch):
+        n_batch = min(batch, n - start)
+        inv_b = ONE / np.float32(n_batch)
+        grad[:] = 0
+        for chunk in range(start, start + n_batch, capacity):
+            n_rows = min(capacity, start + n_batch - chunk)
+            total = forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, chunk,
+                                          n_rows, idx, idx_stride, n_nonzero, sparse, sizes,
+                                          activations, loss, pads, w_off, b_off, a_off,
+                                          row_width, inv_b)
+            # "θ ← θ − (−1)·Σ δ aᵀ" on the zeroed gradient: update_batch accumulates it
+            update_batch(grad_w, grad_b, acts, deltas, row_width, X, order, chunk, n_rows, idx,
+                         idx_stride, n_nonzero, recompute, sizes, pads, w_off, b_off, a_off,
+                         MINUS_ONE)
+        optimizer_step(theta, packed_state, step, grad, optimizer, hyper)
+    unpack_params(params, w, bias, sizes, pads, w_off, b_off)
+    for k in range(state.shape[0]):
+        unpack_params(state[k], packed_state[k, :w_total], packed_state[k, w_total:], sizes,
+                      pads, w_off, b_off)
     return total / np.float32(n)
 
 
@@ -580,9 +657,6 @@ def fused_forward(out, params, sizes, activations, X):
                      a_off, row_width)
 
 
-GRADIENT_CHUNK = 256  # rows per pass when only the gradient is wanted: bounds the scratch
-
-
 @jit
 def fused_gradient(grads, params, sizes, activations, loss, X, Y):
     """∇ of the mean loss over all rows of X, and that loss, on the fused path.
@@ -600,34 +674,20 @@ def fused_gradient(grads, params, sizes, activations, loss, X, Y):
     pack_params(w, bias, params, sizes, pads, w_off, b_off)
     grad_w = np.zeros(w_total, np.float32)
     grad_b = np.zeros(b_total, np.float32)
-    acts = np.empty(capacity * row_width, np.float32)
-    deltas = np.empty(capacity * row_width, np.float32)
-    n_in = sizes[0]
     order = np.arange(n)
-    sparse = inputs_are_sparse(X, order)
-    idx_stride = n_in + 8 if sparse else 0
-    idx = np.empty(capacity * idx_stride if sparse else n_in + 8, np.int32)
-    if not sparse:
-        for i in range(n_in):
-            idx[i] = i
-    n_nonzero = np.full(capacity, n_in, np.int64)
+    # capacity ≤ GRADIENT_CHUNK ≤ MAX_STORED_BATCH: per-row nonzero lists, never recompute
+    acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute = batch_scratch(
+        sizes, X, order, capacity, row_width)
     inv_n = ONE / np.float32(n)
     total = ZERO
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
-        for s in range(n_rows):
-            x = X[start + s]
-            ibase = s * idx_stride
-            if sparse:
-                n_nonzero[s] = compact_nonzero(idx[ibase:ibase + n_in + 8], x)
-            arow = s * row_width
-            forward_sample(acts, arow, w, bias, x, idx[ibase:], n_nonzero[s], sizes,
-                           activations, pads, w_off, b_off, a_off)
-            total += backward_sample(deltas, acts, arow, w, Y, start + s, sizes, activations,
-                                     loss, pads, w_off, a_off, inv_n)
+        total = forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_rows,
+                                      idx, idx_stride, n_nonzero, sparse, sizes, activations,
+                                      loss, pads, w_off, b_off, a_off, row_width, inv_n)
         # "θ ← θ − (−1)·Σ δ aᵀ" on zeroed buffers: the same kernel accumulates the gradient
         update_batch(grad_w, grad_b, acts, deltas, row_width, X, order, start, n_rows, idx,
-                     idx_stride, n_nonzero, False, sizes, pads, w_off, b_off, a_off,
-                     np.float32(-1.0))
+                     idx_stride, n_nonzero, recompute, sizes, pads, w_off, b_off, a_off,
+                     MINUS_ONE)
     unpack_params(grads, grad_w, grad_b, sizes, pads, w_off, b_off)
     return total * inv_n

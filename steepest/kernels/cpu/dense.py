@@ -6,8 +6,8 @@ vector accumulators, so every loaded vector feeds four FMAs; the two backward ke
 4 rows × 64 lanes of their output in registers while they sum over the batch (∂L/∂W) or
 over the outputs (∂L/∂input).  Shapes off the tile grid, and other dtypes or layouts, take
 the plain loops, whose innermost index walks contiguous memory so LLVM vectorises them.
-The training loops themselves use the fused path of ``_fused.py``; these kernels serve
-layer-by-layer callers (``network.forward_into``/``backward_into``, optimiser loops).
+The training loops themselves use the fused path of ``_fused.py``; these are the per-layer
+kernels of the public kernel set, twins of ``reference`` and ``cuda``.
 """
 
 import numpy as np
