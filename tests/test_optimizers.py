@@ -8,7 +8,7 @@ import steepest
 from steepest.kernels import codes, cpu, reference
 from steepest.models.optimizers import (OPTIMIZERS, SGD, Adagrad, Adam, Momentum, RMSProp,
                                         get_optimizer)
-from helpers import assert_close, assert_compiled_without_float64
+from helpers import assert_close, assert_compiled_without_float64, make_problem
 
 NAMES = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 
@@ -127,24 +127,13 @@ def test_optimizer_step_dispatches_to_the_named_kernel(rng, name):
 
 
 # ---------------------------------------------------------------- the training loop
-def problem(rng, sizes, hidden, output, loss, n):
-    sizes = np.array(sizes, np.int64)
-    acts = np.array([codes.ACTIVATION_CODES[hidden]] * (len(sizes) - 2)
-                    + [codes.ACTIVATION_CODES[output]], np.int64)
-    P = sum(int(sizes[i] * sizes[i + 1] + sizes[i + 1]) for i in range(len(sizes) - 1))
-    X = rng.standard_normal((n, sizes[0]))
-    Y = (np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)] if "cross_entropy" in loss
-         else rng.random((n, sizes[-1])))
-    return rng.standard_normal(P) * 0.7, sizes, acts, codes.LOSS_CODES[loss], X, Y
-
-
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("n,batch", [(13, 1), (13, 4), (13, 13), (8, 50)])
 @pytest.mark.parametrize("hidden,output,loss", [("sigmoid", "sigmoid", "mse"),
                                                 ("relu", "softmax", "cross_entropy"),
                                                 ("tanh", "sigmoid", "binary_cross_entropy")])
 def test_optimizer_loop_matches_reference(rng, name, n, batch, hidden, output, loss):
-    params, sizes, acts, loss_code, X, Y = problem(rng, [6, 5, 3], hidden, output, loss, n)
+    params, sizes, acts, loss_code, X, Y = make_problem(rng, [6, 5, 3], hidden, output, loss, n)
     # momentum's effective step is η/(1 − μ) = 10η, so it gets a tenth of SGD's η
     opt = get_optimizer(name, {"sgd": 0.3, "momentum": 0.03}.get(name, 0.02))
     hyper = opt.hyper()
@@ -164,30 +153,52 @@ def test_optimizer_loop_matches_reference(rng, name, n, batch, hidden, output, l
     assert_close(got_s, ref_s, rtol=1e-4, atol=2e-5)
 
 
+def one_epoch_each(opt, problem_, order, batch, cpu_batch=None):
+    """One epoch of the reference loop (float64) and the CPU loop (float32) from the same
+    start; returns ((params, state, step, loss) of the reference, the same of the CPU)."""
+    params, sizes, acts, loss_code, X, Y = problem_
+    ref = [params.copy(), opt.new_state(params.size).astype(np.float64), np.zeros(1, np.int64)]
+    got = [f32(params), opt.new_state(params.size), np.zeros(1, np.int64)]
+    ref.append(reference.optimizer_epoch_minibatch(*ref, sizes, acts, loss_code, opt.code,
+                                                   opt.hyper(), X, Y, order, batch))
+    got.append(cpu.optimizer_epoch_minibatch(*got, sizes, acts, loss_code, opt.code,
+                                             opt.hyper(), f32(X), f32(Y), order,
+                                             batch if cpu_batch is None else cpu_batch))
+    return ref, got
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam"])
 @pytest.mark.parametrize("batch", [2500, 1500])
 def test_optimizer_loop_large_batches_accumulate_across_chunks(rng, name, batch):
-    # batches over 1,024 rows: the CPU loop sums the mean gradient chunk by chunk (2,500 =
-    # one full batch; 1,500 = a chunked batch, then a 1,000-row batch in one pass)
-    params, sizes, acts, loss_code, X, Y = problem(rng, [5, 4, 3], "sigmoid", "softmax",
-                                                   "cross_entropy", 2500)
+    # batches over GRADIENT_CHUNK (256) rows: the CPU loop sums the mean gradient chunk by
+    # chunk (2,500 = one full batch; 1,500 = two batches, the second of 1,000 rows)
+    problem_ = make_problem(rng, [5, 4, 3], "sigmoid", "softmax", "cross_entropy", 2500)
     opt = get_optimizer(name, 0.5 if name == "sgd" else 0.01)
-    hyper = opt.hyper()
-    order = rng.permutation(2500)
-    ref_p, ref_s, ref_t = params.copy(), opt.new_state(params.size).astype(np.float64), np.zeros(1, np.int64)
-    got_p, got_s, got_t = f32(params), opt.new_state(params.size), np.zeros(1, np.int64)
-    ref_loss = reference.optimizer_epoch_minibatch(ref_p, ref_s, ref_t, sizes, acts, loss_code,
-                                                   opt.code, hyper, X, Y, order, batch)
-    got_loss = cpu.optimizer_epoch_minibatch(got_p, got_s, got_t, sizes, acts, loss_code,
-                                             opt.code, hyper, f32(X), f32(Y), order,
-                                             10 ** 9 if batch == 2500 else batch)
+    (ref_p, _, ref_t, ref_loss), (got_p, _, got_t, got_loss) = one_epoch_each(
+        opt, problem_, rng.permutation(2500), batch, 10 ** 9 if batch == 2500 else batch)
     assert got_t[0] == ref_t[0] == (1 if batch == 2500 else 2)
     assert got_loss == pytest.approx(ref_loss, rel=1e-4)
     assert_close(got_p, ref_p, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_optimizer_loop_on_sparse_inputs_matches_reference(rng, name):
+    # 81% zeros, as in MNIST: the fused loop skips zero inputs (exactly); batches of 300 are
+    # accumulated over chunks of 256 and 44 rows, and the last batch of 100 is short
+    params, sizes, acts, loss_code, X, Y = make_problem(rng, [40, 12, 5], "sigmoid", "softmax",
+                                                        "cross_entropy", 700)
+    X = np.where(rng.random(X.shape) < 0.81, 0.0, np.abs(X))
+    opt = get_optimizer(name, 0.05 if name == "momentum" else 0.01)
+    (ref_p, ref_s, ref_t, ref_loss), (got_p, got_s, got_t, got_loss) = one_epoch_each(
+        opt, (params, sizes, acts, loss_code, X, Y), rng.permutation(700), 300)
+    assert got_t[0] == ref_t[0] == 3
+    assert got_loss == pytest.approx(ref_loss, rel=1e-4)
+    assert_close(got_p, ref_p, rtol=1e-4, atol=1e-5)
+    assert_close(got_s, ref_s, rtol=1e-4, atol=1e-6)
+
+
 def test_loop_with_plain_sgd_is_the_sgd_loop(rng):
-    params, sizes, acts, loss_code, X, Y = problem(rng, [7, 6, 4], "tanh", "sigmoid", "mse", 21)
+    params, sizes, acts, loss_code, X, Y = make_problem(rng, [7, 6, 4], "tanh", "sigmoid", "mse", 21)
     order = rng.permutation(21)
     opt = SGD(learning_rate=0.4)
     a, b = f32(params), f32(params)
