@@ -226,9 +226,14 @@ class Network:
         Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
         return self._evaluate(X, Y, labels, verbose)
 
+    def _classifies(self, Y, labels):
+        """Whether accuracy means something: class labels given, or one-hot-like targets
+        on a non-identity output with several units."""
+        return labels is not None or (self.output != "identity" and Y.shape[1] > 1)
+
     def _evaluate(self, X, Y, labels, verbose=0):
         k = self._backend
-        classify = labels is not None or (self.output != "identity" and Y.shape[1] > 1)
+        classify = self._classifies(Y, labels)
         truth = None if not classify else labels if labels is not None else Y.argmax(axis=1)
         loss_sum, correct = 0.0, 0
         for start, stop in _row_chunks(X.shape[0], verbose, "evaluate"):
@@ -335,8 +340,11 @@ class Network:
         # history (vanishing/exploding gradients show there) and reveal a saturated network.
         probe = min(n, PROBE_ROWS)
         probe_dev = (k.to_device(X[:probe]), k.to_device(Y[:probe]))
+        # contiguous copies: a strided view would make the kernels compile for another layout
         stride = -(-n // ACCURACY_ROWS)  # ceil: at most ACCURACY_ROWS rows
-        train_rows = (X[::stride], Y[::stride], None if labels is None else labels[::stride])
+        accuracy_rows = None if not self._classifies(Y, labels) else (
+            np.ascontiguousarray(X[::stride]), np.ascontiguousarray(Y[::stride]),
+            None if labels is None else labels[::stride])
         for callback in callbacks:
             getattr(callback, "on_train_begin", lambda net: None)(self)
         progress = progress_bar(epochs, verbose, unit="epoch")
@@ -373,9 +381,8 @@ class Network:
             metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                        "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                        "learning_rate": rate, "grad_norms": norms}
-            train = self._evaluate(*train_rows)
-            if "accuracy" in train:
-                metrics["accuracy"] = train["accuracy"]
+            if accuracy_rows is not None:
+                metrics["accuracy"] = self._evaluate(*accuracy_rows)["accuracy"]
             if validation is not None:
                 val = self._evaluate(*validation)
                 metrics.update({f"val_{key}": value for key, value in val.items()})
