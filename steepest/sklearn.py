@@ -190,11 +190,19 @@ class _BaseMLP(BaseEstimator):
         elif self.network_.sizes[-1] != n_out:
             raise ValueError(f"y has {n_out} outputs but the fitted network has "
                              f"{self.network_.sizes[-1]}; refit with warm_start=False")
-        if incremental:
-            self._train(X, targets, 1, stop_early=False)
-        else:
-            self._train(X, targets, self.max_iter, stop_early=True)
+        try:
+            self._train(X, targets, 1 if incremental else self.max_iter,
+                        stop_early=not incremental)
+        except BaseException:
+            if first:  # nothing was fitted: the estimator must not look fitted
+                self._forget_fit()
+            raise
         return self
+
+    def _forget_fit(self):
+        for name in ("network_", "loss_curve_", "n_iter_", "t_", "classes_", "n_outputs_",
+                     "_y_ndim", "n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(name, None)
 
     def fit(self, X, y):
         """Train on (X, y) for up to ``max_iter`` epochs; returns self.

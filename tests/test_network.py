@@ -121,10 +121,11 @@ def test_divergence_is_caught_and_weights_restored(rng):
     net = steepest.Network([6, 8, 3], activation="relu", output="identity", loss="mse", seed=0)
     net.fit(X, y, epochs=1, batch_size=10, learning_rate=0.01)
     good = net._params.copy()
-    with pytest.raises(steepest.DivergenceError, match=r"epoch 1.*learning_rate=1000000.0") as err:
+    # epochs are counted by the network: the second call's first epoch is epoch 2
+    with pytest.raises(steepest.DivergenceError, match=r"epoch 2.*learning_rate=1000000.0") as err:
         net.fit(X, y, epochs=3, batch_size=10, learning_rate=1e6)
-    assert err.value.epoch == 1 and err.value.learning_rate == 1e6
-    assert np.array_equal(net._params, good)
+    assert err.value.epoch == 2 and err.value.learning_rate == 1e6
+    assert np.array_equal(net._params, good) and net.epochs_trained == 1
 
 
 def test_save_load_round_trip_is_exact(tmp_path, rng):

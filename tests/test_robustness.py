@@ -160,9 +160,9 @@ def test_other_format_version_and_architecture_are_refused(tmp_path):
     net = trained()
     net.save(path)
     fields = dict(np.load(path))
-    np.savez(tmp_path / "v2.npz", **{**fields, "format_version": np.int64(2)})
-    with pytest.raises(CheckpointError, match="format version 2"):
-        steepest.Network.load(tmp_path / "v2.npz")
+    np.savez(tmp_path / "v99.npz", **{**fields, "format_version": np.int64(99)})
+    with pytest.raises(CheckpointError, match="format version 99"):
+        steepest.Network.load(tmp_path / "v99.npz")
     np.savez(tmp_path / "bad.npz", **{**fields, "params": fields["params"][:-1]})
     with pytest.raises(CheckpointError, match="'params' has shape"):
         steepest.Network.load(tmp_path / "bad.npz")
@@ -268,7 +268,7 @@ def test_nan_loss_is_reported_with_epoch_and_restored():
     good = net._params.copy()
     with pytest.raises(steepest.DivergenceError) as err:
         net.fit(X * 1e3, y, epochs=3, batch_size=4, learning_rate=1e6)
-    assert err.value.epoch == 1 and "loss became" in str(err.value)
+    assert err.value.epoch == 3 and "loss" in str(err.value)
     assert np.array_equal(net._params, good) and net.epochs_trained == 2
 
 

@@ -25,11 +25,14 @@ from steepest.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 # (make_regression: hundreds).  Plain SGD at the default learning rate overflows, and
 # Network.fit refuses that with a DivergenceError (by design: it never returns a silently
 # broken network).  The same check passes with tanh hidden units (the third estimator).
+# The loss of the other three grows about 10⁸-fold in epoch 1 (237 -> 4e10) without reaching
+# inf; since issue 11 such a blow-up is reported as divergence too.  (Issue 12 gives the
+# regressor scikit-learn's defaults, Adam at 1e-3, which fit these data.)
+_DIVERGES = ("unscaled make_regression targets (hundreds) overflow plain SGD at the default "
+             "learning rate: DivergenceError")
 RELU_REGRESSOR_EXPECTED_FAILURES = {
-    "check_regressor_multioutput": (
-        "unscaled make_regression targets (hundreds) overflow plain SGD at the default "
-        "learning rate: DivergenceError"),
-}
+    name: _DIVERGES for name in ("check_regressor_multioutput", "check_fit_idempotent",
+                                 "check_fit_check_is_fitted", "check_n_features_in")}
 
 
 def _expected_failures(estimator):

@@ -29,9 +29,12 @@ class Callback:
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs; with ``restore_best_weights`` the network ends with the best epoch's weights.
+    epochs; with ``restore_best_weights`` the network ends as it was after the best epoch:
+    its weights, optimiser state, shuffling state and epoch count (and a ``checkpoint=``
+    file written by that ``fit`` holds that state).
 
-    ``best_epoch`` and ``stopped_epoch`` (0 when training ran to the end) record what happened.
+    ``best_epoch`` and ``stopped_epoch`` (0 when training ran to the end) record what
+    happened, numbered by the network's epoch count.
     """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
@@ -48,7 +51,7 @@ class EarlyStopping(Callback):
     def on_train_begin(self, network):
         self._network = network
         self.best = -math.inf if self.mode == "max" else math.inf
-        self.best_epoch, self.stopped_epoch, self._wait, self._best_params = 0, 0, 0, None
+        self.best_epoch, self.stopped_epoch, self._wait, self._best_state = 0, 0, 0, None
 
     def _improved(self, value):
         if self.mode == "min":
@@ -64,7 +67,7 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best_weights:
-                self._best_params = self._network._params.copy()
+                self._best_state = self._network._training_snapshot()
             return False
         self._wait += 1
         if self._wait >= self.patience:
@@ -73,5 +76,5 @@ class EarlyStopping(Callback):
         return False
 
     def on_train_end(self, network):
-        if self.restore_best_weights and self._best_params is not None:
-            network._params[...] = self._best_params
+        if self.restore_best_weights and self._best_state is not None:
+            network._restore_training_snapshot(self._best_state)

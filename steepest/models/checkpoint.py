@@ -14,7 +14,10 @@ import zlib
 
 import numpy as np
 
-FORMAT_VERSION = 1
+# Version 2 added the training configuration (optimiser, learning rate, batch size,
+# schedule), the per-epoch history and the seed; version 1 files still load without them.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAGIC = "steepest-checkpoint"
 
 
@@ -78,9 +81,9 @@ def read_checkpoint(path):
     if "magic" not in fields or fields["magic"].shape != () or str(fields["magic"]) != MAGIC:
         raise CheckpointError(f"{path}: not a steepest checkpoint (no '{MAGIC}' marker)")
     version = _scalar(fields, "format_version", path, int)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(f"{path}: checkpoint format version {version}; this steepest "
-                              f"reads version {FORMAT_VERSION}")
+                              f"reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     return fields
 
 
@@ -108,7 +111,14 @@ def field(fields, key, path, kind=None, dtype=None, shape=None):
     return value
 
 
-def json_field(fields, key, path):
+_REQUIRED = object()
+
+
+def json_field(fields, key, path, default=_REQUIRED):
+    """A JSON field decoded; ``default`` when the key is absent (an older format), if one
+    is given."""
+    if key not in fields and default is not _REQUIRED:
+        return default
     text = _scalar(fields, key, path, str)
     try:
         return json.loads(text)

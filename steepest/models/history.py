@@ -10,13 +10,17 @@ class History:
     spaced training rows), ``val_loss``, ``val_accuracy`` (with validation data),
     ``samples_per_s``, ``seconds``, ``learning_rate``, and ``grad_norms`` (per-layer
     ‖∂L/∂Wˡ‖ on a fixed probe batch after the epoch, input layer first).  ``device`` names the
-    device that ran; ``warmup_seconds`` the compile (or cache load) before epoch 1.
+    device that ran; ``warmup_seconds`` the compile (or cache load) before epoch 1;
+    ``warnings`` the ``TrainingWarning`` messages of the run (unscaled inputs, layers that no
+    gradient reaches).  Epochs are numbered by the network's count, so a second ``fit``
+    call's history starts where the first one's ended.
     """
 
     def __init__(self, device):
         self.device = device
         self.history = {}
         self.warmup_seconds = 0.0  # compiling (or loading cached) kernels before epoch 1
+        self.warnings = []  # TrainingWarning messages, in the order they were raised
 
     def append(self, **metrics):
         for key, value in metrics.items():
@@ -34,7 +38,7 @@ class History:
     def to_dict(self):
         """A JSON-ready dict: the device and every per-epoch list."""
         return {"device": self.device, "warmup_seconds": self.warmup_seconds,
-                **{k: list(v) for k, v in self.history.items()}}
+                "warnings": list(self.warnings), **{k: list(v) for k, v in self.history.items()}}
 
     def plot(self, path, keys=None):
         """Draw the per-epoch curves to a PNG at ``path`` (needs matplotlib: steepest[plot]).

@@ -5,8 +5,12 @@ per-layer W and b) and the hyper-parameters, checks every input, and hands the n
 work to the kernel set its backend chose.  It never branches on the device.
 """
 
+import json
 import os
+import threading
 import time
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,8 +19,8 @@ from .checkpoint import CheckpointError, field, json_field, read_checkpoint, wri
 from ..kernels import codes
 from ..progress import progress_bar
 from .history import History
-from .optimizers import get_optimizer
-from .schedules import SCHEDULES, Schedule
+from .optimizers import Optimizer, get_optimizer, optimizer_from_config
+from .schedules import SCHEDULES, Constant, Schedule, schedule_from_config
 from .tables import (HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, default_initializer,
                      initial_params, lookup)
 from .validation import check_count, check_features, check_positive_real, check_targets
@@ -27,12 +31,39 @@ PROBE_ROWS = 256  # samples in the per-epoch gradient probe
 # would cost more than the epoch.
 ACCURACY_ROWS = 10_000
 EVAL_CHUNK = 65_536  # rows per forward call when evaluation shows a progress bar
+DEFAULT_BATCH_SIZE = 32  # fit's batch size for a network that has not trained yet
+# Divergence beyond NaN/inf: an epoch loss this many times the loss at the start of fit
+# (at least 1), or a parameter this large.  No useful float32 MLP gets near either; a run
+# that does is only waiting to overflow.
+LOSS_BLOWUP = 1e4
+PARAMETER_LIMIT = 1e12
+# Inputs whose 99th percentile of |x| is above this are "far outside the usual scale"
+# (the initialisers assume features of about unit size; raw pixels reach 255).
+INPUT_SCALE_LIMIT = 10.0
+# A layer whose weight-gradient norm is at most this fraction of the largest layer's gets
+# no useful gradient: float32 keeps about 7 digits.
+SILENT_GRADIENT = 1e-7
+
+
+class _LastUsed:
+    """``fit``'s default batch size: the network's last one (32 for a new network)."""
+
+    def __repr__(self):
+        return "<the network's last batch size, else 32>"
+
+
+LAST_USED = _LastUsed()
+
+
+class TrainingWarning(UserWarning):
+    """Training runs but is unlikely to learn: unscaled inputs, dead or saturated layers."""
 
 
 class DivergenceError(FloatingPointError):
-    """Training diverged (a NaN/inf loss, or every unit saturated with an exactly zero gradient).
+    """Training diverged: a NaN/inf loss, a loss or parameters grown beyond all reason, or
+    every unit saturated with an exactly zero gradient.
 
-    The weights were restored to the end of the last good epoch.
+    The weights and training state were restored to the end of the last good epoch.
     """
 
     def __init__(self, message, epoch, learning_rate, history):
@@ -40,6 +71,40 @@ class DivergenceError(FloatingPointError):
         self.epoch = epoch
         self.learning_rate = learning_rate
         self.history = history
+
+
+@dataclass
+class _FitPlan:
+    """One ``fit`` call's arguments, checked and resolved."""
+    X: np.ndarray
+    Y: np.ndarray
+    labels: object
+    epochs: int
+    batch_size: object
+    opt: Optimizer
+    shuffle: bool
+    validation: object
+    verbose: int
+    callbacks: list
+    schedule: object
+    checkpoint: object
+    checkpoint_every: int
+
+
+@dataclass
+class _Run:
+    """The device arrays and running checks of one ``fit`` call."""
+    X_dev: object
+    Y_dev: object
+    params_dev: object
+    state: np.ndarray
+    step: np.ndarray
+    state_dev: object
+    step_dev: object
+    probe_dev: tuple
+    accuracy_rows: object
+    start_loss: float
+    warned: set
 
 
 def _check_sizes(sizes):
@@ -78,8 +143,7 @@ class Network:
         self.sizes = _check_sizes(sizes)
         self._configure(activation, output, loss, device)
         self.init = init if init is not None else default_initializer(self.activation)
-        self._rng = np.random.default_rng(seed)
-        self.epochs_trained = 0
+        self._start_training_state(seed)
         weights, biases = initial_params(self.sizes, self.init, self._rng)
         self._set_params(weights, biases)
 
@@ -100,6 +164,17 @@ class Network:
         per_layer = [HIDDEN_ACTIVATIONS[activation]] * (len(self.sizes) - 2) + [OUTPUT_ACTIVATIONS[output]]
         self._activation_codes = np.array(per_layer, dtype=np.int64)
         self._size_array = np.array(self.sizes, dtype=np.int64)
+        # fit and the kernels release the GIL: one thread at a time trains or reads the
+        # parameters (fit holds it for the whole call, so predict waits for the end)
+        self._lock = threading.RLock()
+
+    def _start_training_state(self, seed):
+        """A network that has trained nothing: its seed, generator, epoch count, history."""
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.epochs_trained = 0
+        self._log = {}  # per-epoch metrics of every epoch trained: see ``history``
+        self._train_config = None  # the last fit's optimiser, batch size, schedule
 
     def _set_params(self, weights, biases):
         self._params = np.concatenate([p for W, b in zip(weights, biases)
@@ -130,8 +205,7 @@ class Network:
         net.sizes = _check_sizes(sizes)
         net._configure(activation, output, loss, device)
         net.init = None
-        net._rng = np.random.default_rng(seed)
-        net.epochs_trained = 0
+        net._start_training_state(seed)
         net._set_params(weights, biases)
         return net
 
@@ -167,11 +241,13 @@ class Network:
 
     def __getstate__(self):
         # the backend holds a module of kernels: pickle its device name and look it up again
-        return {key: value for key, value in self.__dict__.items() if key != "_backend"}
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_backend", "_lock")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._backend = get_backend(self.device)
+        self._lock = threading.RLock()
 
     def __repr__(self):
         return (f"Network({self.sizes}, activation={self.activation!r}, output={self.output!r}, "
@@ -186,8 +262,9 @@ class Network:
         """
         X = check_features(X, self.sizes[0])
         out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
-        for start, stop in _row_chunks(X.shape[0], verbose, "forward"):
-            out[start:stop] = self._forward(X[start:stop])[0]
+        with self._lock:
+            for start, stop in _row_chunks(X.shape[0], verbose, "forward"):
+                out[start:stop] = self._forward(X[start:stop])[0]
         return out
 
     def _forward(self, X):
@@ -224,7 +301,8 @@ class Network:
         """
         X = check_features(X, self.sizes[0])
         Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
-        return self._evaluate(X, Y, labels, verbose)
+        with self._lock:
+            return self._evaluate(X, Y, labels, verbose)
 
     def _classifies(self, Y, labels):
         """Whether accuracy means something: class labels given, or one-hot-like targets
@@ -249,13 +327,18 @@ class Network:
         return result
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, epochs=1, batch_size=32, learning_rate=None, shuffle=True,
+    def fit(self, X, y, epochs=1, batch_size=LAST_USED, learning_rate=None, shuffle=True,
             validation_data=None, validation_split=None, verbose=0, callbacks=None,
             lr_schedule=None, checkpoint=None, checkpoint_every=1, optimizer=None):
-        """Train by gradient descent; returns a ``History`` of per-epoch metrics.
+        """Train by gradient descent; returns a ``History`` of this call's epochs.
 
         Each epoch is one compiled kernel call; validation, schedules, callbacks and
-        checkpoints run in Python between epochs.
+        checkpoints run in Python between epochs.  The network counts the epochs it has
+        trained (``epochs_trained``, saved in checkpoints): epoch numbers in the history,
+        the schedules, the callbacks and error messages continue from that count, as
+        Keras's ``initial_epoch`` does.  The optimiser (with its state), learning rate,
+        batch size and schedule of the last call stay with the network: a later call, or
+        one after ``Network.load``, continues with them unless it passes others.
 
         Parameters
         ----------
@@ -264,13 +347,15 @@ class Network:
         y : array
             Integer class labels (n,) (one-hot internally) or float targets (n, sizes[-1]).
         epochs : int
-            Passes over the data (0 trains nothing).
+            Passes over the data in this call (0 trains nothing).
         batch_size : int or None
             1: per-sample SGD; k: mini-batch SGD, the last batch of an epoch may be shorter;
-            None (or ≥ n): full-batch gradient descent, one step per epoch.
+            None (or ≥ n): full-batch gradient descent, one step per epoch.  By default the
+            batch size this network last trained with, else 32.
         learning_rate : float, optional
             η > 0; for plain SGD θ ← θ − η∇L, where L is the batch-mean loss.  None takes
-            the optimiser's default (0.1 for SGD, 1e-3 for Adam, …).
+            the rate this network last trained with when the optimiser is the same kind,
+            else the optimiser's default (0.1 for SGD, 1e-3 for Adam, …).
         shuffle : bool
             Reshuffle the samples each epoch (seeded by the network's ``seed``); False
             trains in the given order.
@@ -284,122 +369,278 @@ class Network:
         callbacks : list, optional
             ``steepest.EarlyStopping``, other ``Callback`` objects, or callables
             ``f(epoch, metrics)``; one returning True stops training after that epoch.
-        lr_schedule : Schedule or callable, optional
+        lr_schedule : Schedule, name or callable, optional
             Gives each epoch's rate: ``StepDecay``, ``ExponentialDecay``, ``InverseScaling``,
-            ``ReduceOnPlateau``, or ``f(epoch, learning_rate, history_dict) -> float``.
+            ``ReduceOnPlateau``, or ``f(epoch, learning_rate, history_dict) -> float``
+            (``epoch`` counts all epochs the network trained, ``history_dict`` holds them).
+            None continues the built-in schedule of the last call, if any;
+            ``"constant"`` ends it.  A callable applies to this call only.
         checkpoint : str or os.PathLike, optional
             Save the network (parameters and training state, see ``save``) to this path
-            every ``checkpoint_every`` epochs and after the last one.  ``Network.load`` of
+            every ``checkpoint_every`` epochs and when training ends.  ``Network.load`` of
             that file followed by ``fit`` with the remaining epochs ends with the same
             weights as an uninterrupted run (bit-identical on the CPU).
         checkpoint_every : int
             Epochs between checkpoints.
         optimizer : str or steepest.optimizers.Optimizer, optional
-            "sgd" (the default), "momentum", "adagrad", "rmsprop", "adam", or a configured
-            object such as ``steepest.optimizers.Adam(beta1=0.8, weight_decay=1e-4)``.  The
-            optimiser's state (velocity, moments, step count) stays with the network, so
-            successive ``fit`` calls and checkpoints continue it; a different optimiser
-            starts from fresh state.
+            "sgd", "momentum", "adagrad", "rmsprop", "adam", or a configured object such as
+            ``steepest.optimizers.Adam(beta1=0.8, weight_decay=1e-4)``.  None continues the
+            optimiser of the last call (SGD for a new network).  The optimiser's state
+            (velocity, moments, step count) stays with the network, so successive ``fit``
+            calls and checkpoints continue it; a different optimiser starts from fresh state.
 
         Raises
         ------
         DivergenceError
-            The loss became NaN or inf, or every unit saturated; the parameters are those of
-            the last good epoch.
+            The loss became NaN or inf or grew beyond all reason, the parameters grew
+            beyond ``PARAMETER_LIMIT``, or every unit saturated; the parameters and training
+            state are those of the last good epoch.
+
+        Warns
+        -----
+        TrainingWarning
+            Training runs but cannot learn well: inputs far outside the usual scale, or
+            layers that no gradient reaches (dead or saturated units).  Each warning is
+            also recorded in ``History.warnings``.
         """
+        with self._lock:
+            plan = self._plan_fit(X, y, epochs, batch_size, learning_rate, shuffle,
+                                  validation_data, validation_split, verbose, callbacks,
+                                  lr_schedule, checkpoint, checkpoint_every, optimizer)
+            return self._run_fit(plan)
+
+    def _plan_fit(self, X, y, epochs, batch_size, learning_rate, shuffle, validation_data,
+                  validation_split, verbose, callbacks, lr_schedule, checkpoint,
+                  checkpoint_every, optimizer):
+        """Every argument checked and resolved against the network's training state, before
+        anything changes: a ``_FitPlan``."""
         X = check_features(X, self.sizes[0])
         Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
         epochs = check_count(epochs, "epochs", 0)
         if learning_rate is not None:
             learning_rate = check_positive_real(learning_rate, "learning_rate")
-        opt = get_optimizer(optimizer, learning_rate)
-        learning_rate = opt.learning_rate
+        opt = self._resolve_optimizer(optimizer, learning_rate)
         validation = self._validation_set(validation_data, validation_split, X, Y, labels)
         if validation_split is not None:
             n_train = len(X) - len(validation[0])
             X, Y = X[:n_train], Y[:n_train]
             labels = None if labels is None else labels[:n_train]
-        n = X.shape[0]
+        if batch_size is LAST_USED:
+            batch_size = DEFAULT_BATCH_SIZE if self._train_config is None \
+                else self._train_config["batch_size"]
         if batch_size is not None:
-            batch_size = min(check_count(batch_size, "batch_size", 1), n)
+            batch_size = min(check_count(batch_size, "batch_size", 1), len(X))
         if checkpoint is not None:
             checkpoint = os.fspath(checkpoint)
             checkpoint_every = check_count(checkpoint_every, "checkpoint_every", 1)
-        callbacks = _check_callbacks(callbacks)
-        schedule = _check_schedule(lr_schedule)
+        schedule = self._resolve_schedule(lr_schedule)
+        return _FitPlan(X, Y, labels, epochs, batch_size, opt, bool(shuffle), validation,
+                        verbose, _check_callbacks(callbacks), schedule, checkpoint,
+                        checkpoint_every)
 
+    def _resolve_optimizer(self, optimizer, learning_rate):
+        """The call's optimiser: as given, else the network's last one; the learning rate
+        as given, else the last one for the same kind of optimiser, else its default."""
+        last = None if self._train_config is None else \
+            optimizer_from_config(self._train_config["optimizer"])
+        if optimizer is None and last is not None:
+            return last if learning_rate is None else last.with_learning_rate(learning_rate)
+        opt = get_optimizer(optimizer, learning_rate)
+        if learning_rate is None and last is not None and not isinstance(optimizer, Optimizer) \
+                and last.name == opt.name:
+            opt = opt.with_learning_rate(last.learning_rate)
+        return opt
+
+    def _resolve_schedule(self, lr_schedule):
+        """The call's schedule (a Schedule or callable), else the network's last one."""
+        if lr_schedule is None:
+            config = None if self._train_config is None else self._train_config["lr_schedule"]
+            return None if config is None else schedule_from_config(config)
+        if isinstance(lr_schedule, str):
+            lr_schedule = lookup(SCHEDULES, lr_schedule, "lr_schedule")()
+        if isinstance(lr_schedule, Schedule) or callable(lr_schedule):
+            return lr_schedule
+        raise TypeError(f"lr_schedule must be a Schedule, a name ({', '.join(SCHEDULES)}) or a "
+                        f"callable f(epoch, learning_rate, history); got {lr_schedule!r}")
+
+    def _remember_training(self, plan):
+        """Keep the call's configuration with the network (and in its checkpoints)."""
+        schedule = plan.schedule
+        config = schedule.to_config() if isinstance(schedule, Schedule) else None
+        self._train_config = {"optimizer": plan.opt.to_config(), "batch_size": plan.batch_size,
+                              "shuffle": plan.shuffle,
+                              "lr_schedule": None if isinstance(schedule, Constant) else config}
+
+    def _run_fit(self, plan):
+        """The training phases: set up, warm up, epochs, finish."""
         history = History(self.backend_device)
+        self._remember_training(plan)
+        run = self._start_run(plan, history)
+        for callback in plan.callbacks:
+            getattr(callback, "on_train_begin", lambda net: None)(self)
+        progress = progress_bar(plan.epochs, plan.verbose, unit="epoch")
+        try:
+            for _ in range(plan.epochs):
+                metrics = self._train_epoch(plan, run, history)
+                if plan.checkpoint is not None and \
+                        self.epochs_trained % plan.checkpoint_every == 0:
+                    self.save(plan.checkpoint)
+                if progress is not None:
+                    progress.set_postfix({key: f"{v:.4g}" for key, v in metrics.items()
+                                          if key in ("loss", "val_accuracy", "samples_per_s")})
+                    progress.update(1)
+                # every callback sees every epoch, even after one of them asked to stop
+                if any([bool(callback(metrics["epoch"], dict(metrics)))
+                        for callback in plan.callbacks]):
+                    break
+        finally:
+            if progress is not None:
+                progress.close()
+        for callback in plan.callbacks:
+            getattr(callback, "on_train_end", lambda net: None)(self)
+        # after the callbacks: EarlyStopping may have gone back to its best epoch
+        if plan.checkpoint is not None and len(history):
+            self.save(plan.checkpoint)
+        return history
+
+    def _start_run(self, plan, history):
+        """Device copies, the warm-up compile, the probe batch, the first checks: a _Run."""
         k = self._backend
-        X_dev, Y_dev = k.to_device(X), k.to_device(Y)
-        params_dev = k.to_device(self._params)
-        state, step = self._optimizer_state(opt)
-        state_dev, step_dev = k.to_device(state), k.to_device(step)
-        if epochs:
-            history.warmup_seconds = self._warm_up(X, Y, batch_size, opt)
+        X, Y, n = plan.X, plan.Y, len(plan.X)
+        state, step = self._optimizer_state(plan.opt)
+        if plan.epochs:
+            history.warmup_seconds = self._warm_up(X, Y, plan.batch_size, plan.opt)
         # A fixed probe batch: after each epoch, its per-layer gradient norms go into the
         # history (vanishing/exploding gradients show there) and reveal a saturated network.
         probe = min(n, PROBE_ROWS)
-        probe_dev = (k.to_device(X[:probe]), k.to_device(Y[:probe]))
+        run = _Run(X_dev=k.to_device(X), Y_dev=k.to_device(Y), params_dev=k.to_device(self._params),
+                   state=state, step=step, state_dev=k.to_device(state), step_dev=k.to_device(step),
+                   probe_dev=(k.to_device(X[:probe]), k.to_device(Y[:probe])),
+                   accuracy_rows=None, start_loss=0.0, warned=set())
         # contiguous copies: a strided view would make the kernels compile for another layout
         stride = -(-n // ACCURACY_ROWS)  # ceil: at most ACCURACY_ROWS rows
-        accuracy_rows = None if not self._classifies(Y, labels) else (
-            np.ascontiguousarray(X[::stride]), np.ascontiguousarray(Y[::stride]),
-            None if labels is None else labels[::stride])
-        for callback in callbacks:
-            getattr(callback, "on_train_begin", lambda net: None)(self)
-        progress = progress_bar(epochs, verbose, unit="epoch")
-        for epoch in range(1, epochs + 1):
-            rate = learning_rate if schedule is None else \
-                check_positive_real(schedule(epoch, learning_rate, history.history),
-                                    "the learning rate from lr_schedule")
-            run_epoch = self._epoch_runner(X_dev, Y_dev, n, batch_size, opt, rate)
-            order = self._rng.permutation(n) if shuffle else np.arange(n)
-            last_good = (self._params.copy(), state.copy(), step.copy())
-            start = time.perf_counter()
-            loss = float(run_epoch(params_dev, state_dev, step_dev, order))
-            k.to_host(self._params, params_dev)
-            k.to_host(state, state_dev)
-            k.to_host(step, step_dev)
-            seconds = time.perf_counter() - start
-            probe_loss, norms, moving = self._probe_gradient(params_dev, *probe_dev)
-            problem = None
-            if not (np.isfinite(loss) and np.isfinite(self._params).all()):
-                problem = f"the loss became {loss}"
-            elif probe_loss > 0 and not moving:
-                # Every unit saturated (σ′ = a(1 − a) is exactly 0 in float32) or dead: the
-                # gradient is exactly zero while the loss is not, so no step can ever help.
-                problem = (f"every unit saturated: the gradient is exactly zero while the "
-                           f"loss is {probe_loss:.4g}")
-            if problem is not None:
-                for array, good in zip((self._params, state, step), last_good):
-                    array[...] = good
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch}: {problem} at "
-                    f"learning_rate={rate}; the weights were restored to the end of "
-                    f"epoch {epoch - 1}. Try a smaller learning rate.", epoch, rate, history)
-            self.epochs_trained += 1
-            metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
-                       "samples_per_s": n / seconds if seconds > 0 else float("inf"),
-                       "learning_rate": rate, "grad_norms": norms}
-            if accuracy_rows is not None:
-                metrics["accuracy"] = self._evaluate(*accuracy_rows)["accuracy"]
-            if validation is not None:
-                val = self._evaluate(*validation)
-                metrics.update({f"val_{key}": value for key, value in val.items()})
-            history.append(**metrics)
-            if checkpoint is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
-                self.save(checkpoint)
-            if progress is not None:
-                progress.set_postfix({key: f"{v:.4g}" for key, v in metrics.items()
-                                      if key in ("loss", "val_accuracy", "samples_per_s")})
-                progress.update(1)
-            # every callback sees every epoch, even after one of them asked to stop
-            if any([bool(callback(epoch, dict(metrics))) for callback in callbacks]):
-                break
-        if progress is not None:
-            progress.close()
-        for callback in callbacks:
-            getattr(callback, "on_train_end", lambda net: None)(self)
+        sample_X = np.ascontiguousarray(X[::stride])
+        if self._classifies(Y, plan.labels):
+            run.accuracy_rows = (sample_X, np.ascontiguousarray(Y[::stride]),
+                                 None if plan.labels is None else plan.labels[::stride])
+        if plan.epochs:
+            run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev)[0]
+            self._check_input_scale(sample_X, run, history)
+        return run
+
+    def _train_epoch(self, plan, run, history):
+        """One epoch: its rate, its one kernel call, the divergence check, its metrics."""
+        k = self._backend
+        epoch = self.epochs_trained + 1
+        rate = plan.opt.learning_rate if plan.schedule is None else check_positive_real(
+            plan.schedule(epoch, plan.opt.learning_rate, self._log),
+            "the learning rate from lr_schedule")
+        run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, len(plan.X), plan.batch_size,
+                                       plan.opt, rate)
+        last_good = self._training_snapshot()
+        n = len(plan.X)
+        order = self._rng.permutation(n) if plan.shuffle else np.arange(n)
+        start = time.perf_counter()
+        loss = float(run_epoch(run.params_dev, run.state_dev, run.step_dev, order))
+        k.to_host(self._params, run.params_dev)
+        k.to_host(run.state, run.state_dev)
+        k.to_host(run.step, run.step_dev)
+        seconds = time.perf_counter() - start
+        probe_loss, norms, moving = self._probe_gradient(run.params_dev, *run.probe_dev)
+        problem = self._divergence(loss, probe_loss, moving, run.start_loss)
+        if problem is not None:
+            self._restore_training_snapshot(last_good)
+            raise DivergenceError(
+                f"training diverged in epoch {epoch}: {problem} at learning_rate={rate}; the "
+                f"weights were restored to the end of epoch {epoch - 1}. Try a smaller "
+                f"learning rate.", epoch, rate, history)
+        self._check_gradient_flow(probe_loss, norms, run, history)
+        self.epochs_trained = epoch
+        metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
+                   "samples_per_s": n / seconds if seconds > 0 else float("inf"),
+                   "learning_rate": rate, "grad_norms": norms}
+        if run.accuracy_rows is not None:
+            metrics["accuracy"] = self._evaluate(*run.accuracy_rows)["accuracy"]
+        if plan.validation is not None:
+            val = self._evaluate(*plan.validation)
+            metrics.update({f"val_{key}": value for key, value in val.items()})
+        history.append(**metrics)
+        for key, value in metrics.items():
+            self._log.setdefault(key, []).append(value)
+        return metrics
+
+    def _divergence(self, loss, probe_loss, moving, start_loss):
+        """Why training cannot go on after this epoch, or None."""
+        if not (np.isfinite(loss) and np.isfinite(self._params).all()):
+            return f"the loss became {loss}"
+        if loss > LOSS_BLOWUP * max(start_loss, 1.0):
+            return f"the loss grew to {loss:.4g} from {start_loss:.4g} at the start of fit"
+        largest = float(np.abs(self._params).max())
+        if largest > PARAMETER_LIMIT:
+            return f"a parameter grew to {largest:.4g}"
+        if probe_loss > 0 and not moving:
+            # Every unit saturated (σ′ = a(1 − a) is exactly 0 in float32) or dead: the
+            # gradient is exactly zero while the loss is not, so no step can ever help.
+            return (f"every unit saturated: the gradient is exactly zero while the "
+                    f"loss is {probe_loss:.4g}")
+        return None
+
+    def _warn(self, key, message, run, history):
+        """A TrainingWarning, once per fit call and kind, also kept in the history."""
+        if key in run.warned:
+            return
+        run.warned.add(key)
+        history.warnings.append(message)
+        warnings.warn(message, TrainingWarning, stacklevel=5)
+
+    def _check_input_scale(self, sample_X, run, history):
+        """Warn when inputs lie far outside the scale the initialisers assume (~1)."""
+        scale = float(np.percentile(np.abs(sample_X), 99))
+        if scale > INPUT_SCALE_LIMIT:
+            self._warn("scale", f"X is far outside the usual scale (99% of |x| up to "
+                       f"{scale:.4g}): such inputs saturate sigmoid/tanh units and kill ReLU "
+                       f"units. Scale them to about [0, 1] or unit variance first (for "
+                       f"pixels: X / 255).", run, history)
+
+    def _check_gradient_flow(self, probe_loss, norms, run, history):
+        """Warn when no gradient reaches some layers' weights while the loss is not zero:
+        their units (or those above them) are dead or saturated, so they stopped learning.
+
+        "No gradient": exactly zero, or below SILENT_GRADIENT of the largest layer's norm,
+        where a float32 step can no longer move weights of ordinary size.
+        """
+        largest = max(norms)
+        silent = [i + 1 for i, norm in enumerate(norms) if norm <= SILENT_GRADIENT * largest]
+        if probe_loss > 0 and silent:
+            self._warn("silent", f"no gradient reaches the weights of layer(s) "
+                       f"{', '.join(map(str, silent))} (their gradient is zero or below "
+                       f"{SILENT_GRADIENT:g} of the largest layer's while the loss is "
+                       f"{probe_loss:.4g}): the hidden units are dead (ReLU) or "
+                       f"saturated (sigmoid/tanh), so those layers stopped learning. Try "
+                       f"scaled inputs or a smaller learning rate.", run, history)
+
+    def _training_snapshot(self):
+        """Copies of everything an epoch changes, for going back to the end of this one."""
+        return (self._params.copy(), self._opt_state.copy(), self._opt_step.copy(),
+                self._rng.bit_generator.state, self.epochs_trained,
+                len(self._log.get("epoch", [])))
+
+    def _restore_training_snapshot(self, snapshot):
+        params, state, step, rng_state, epochs_trained, log_length = snapshot
+        self._params[...] = params
+        self._opt_state[...] = state
+        self._opt_step[...] = step
+        self._rng.bit_generator.state = rng_state
+        self.epochs_trained = epochs_trained
+        for values in self._log.values():
+            del values[log_length:]
+
+    @property
+    def history(self):
+        """A ``History`` of every epoch this network has trained, across ``fit`` calls and
+        checkpoints (what the schedules read)."""
+        history = History(self.backend_device)
+        history.history = {key: list(values) for key, values in self._log.items()}
         return history
 
     def _validation_set(self, validation_data, validation_split, X, Y, labels):
@@ -455,7 +696,9 @@ class Network:
         X = check_features(X, self.sizes[0])
         Y, _ = check_targets(y, X.shape[0], self.sizes[-1])
         k = self._backend
-        return self._probe_gradient(k.to_device(self._params), k.to_device(X), k.to_device(Y))[1]
+        with self._lock:
+            return self._probe_gradient(k.to_device(self._params), k.to_device(X),
+                                        k.to_device(Y))[1]
 
     def _probe_gradient(self, params_dev, X_dev, Y_dev):
         """(batch loss, per-layer weight-gradient norms, whether any gradient entry — weight
@@ -507,16 +750,22 @@ class Network:
                 "epochs_trained": np.int64(self.epochs_trained),
                 "rng_state": self._rng.bit_generator.state,
                 "optimizer": self._optimizer_name, "optimizer_state": self._opt_state,
-                "optimizer_step": self._opt_step}
+                "optimizer_step": self._opt_step,
+                # JSON text now, so a snapshot of the state does not change with the network
+                "training_config": json.dumps(self._train_config),
+                "history": json.dumps(self._log), "seed": json.dumps(self.seed)}
 
     def save(self, path):
         """Write architecture, parameters and training state to ``path`` (.npz), atomically.
 
-        The training state (epochs trained, the shuffling generator's state) is saved too,
-        so ``load`` followed by ``fit`` continues exactly where this network stopped.  The
-        file is written under a temporary name in the same directory and renamed.
+        The training state is saved too (epochs trained, the shuffling generator's state,
+        the optimiser with its state, learning rate, batch size and schedule, the per-epoch
+        history), so ``load`` followed by ``fit`` continues exactly where this network
+        stopped.  The file is written under a temporary name in the same directory and
+        renamed.
         """
-        write_checkpoint(path, self._state())
+        with self._lock:
+            write_checkpoint(path, self._state())
 
     @classmethod
     def load(cls, path, device="auto"):
@@ -549,12 +798,9 @@ class Network:
                 raise
             raise CheckpointError(f"{path}: bad configuration ({exc})") from None
         net.init = None
+        net._start_training_state(None)
         net.epochs_trained = field(fields, "epochs_trained", path, int)
-        net._rng = np.random.default_rng()
-        try:
-            net._rng.bit_generator.state = json_field(fields, "rng_state", path)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{path}: bad generator state ({exc})") from None
+        net._read_training_state(fields, path)
         net._params = params.copy()
         net._optimizer_name = field(fields, "optimizer", path, str)
         net._opt_state = field(fields, "optimizer_state", path, dtype=np.float32).copy()
@@ -563,6 +809,27 @@ class Network:
             raise CheckpointError(f"{path}: optimizer state of shape {net._opt_state.shape} does "
                                   f"not fit {expected} parameters")
         return net
+
+    def _read_training_state(self, fields, path):
+        """The generator, seed, history and training configuration of a checkpoint (the
+        last three absent from format-1 files)."""
+        try:
+            self._rng.bit_generator.state = json_field(fields, "rng_state", path)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: bad generator state ({exc})") from None
+        self.seed = json_field(fields, "seed", path, default=None)
+        log = json_field(fields, "history", path, default={})
+        config = json_field(fields, "training_config", path, default=None)
+        try:
+            if not isinstance(log, dict) or not all(isinstance(v, list) for v in log.values()):
+                raise ValueError("history is not a dict of per-epoch lists")
+            if config is not None:
+                optimizer_from_config(config["optimizer"])
+                if config["lr_schedule"] is not None:
+                    schedule_from_config(config["lr_schedule"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: bad training state ({exc})") from None
+        self._log, self._train_config = log, config
 
     def restore(self, path):
         """Load parameters and training state from ``path`` into this network.
@@ -575,11 +842,11 @@ class Network:
         theirs = (other.sizes, other.activation, other.output, other.loss)
         if mine != theirs:
             raise CheckpointError(f"{os.fspath(path)}: holds a network {theirs}, not {mine}")
-        self._params[...] = other._params
-        self._rng = other._rng
-        self.epochs_trained = other.epochs_trained
-        self._optimizer_name = other._optimizer_name
-        self._opt_state, self._opt_step = other._opt_state, other._opt_step
+        with self._lock:
+            self._params[...] = other._params
+            for key in ("_rng", "epochs_trained", "seed", "_log", "_train_config",
+                        "_optimizer_name", "_opt_state", "_opt_step"):
+                setattr(self, key, getattr(other, key))
 
 
 def _check_callbacks(callbacks):
@@ -589,19 +856,6 @@ def _check_callbacks(callbacks):
             raise TypeError(f"callbacks[{i}] must be a Callback or a callable f(epoch, metrics); "
                             f"got {callback!r}")
     return callbacks
-
-
-def _check_schedule(schedule):
-    if schedule is None:
-        return None
-    if isinstance(schedule, str):
-        schedule = lookup(SCHEDULES, schedule, "lr_schedule")()
-    if isinstance(schedule, Schedule):
-        return schedule.learning_rate
-    if callable(schedule):
-        return schedule
-    raise TypeError(f"lr_schedule must be a Schedule, a name ({', '.join(SCHEDULES)}) or a "
-                    f"callable f(epoch, learning_rate, history); got {schedule!r}")
 
 
 def _classes(out):

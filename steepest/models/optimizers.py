@@ -42,7 +42,7 @@ from ..kernels import codes
 from .tables import lookup
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Adagrad", "RMSProp", "Adam", "OPTIMIZERS",
-           "get_optimizer"]
+           "get_optimizer", "optimizer_from_config"]
 
 
 def _real(value, name, low, high=math.inf, low_open=False, high_open=True):
@@ -95,6 +95,14 @@ class Optimizer:
 
     def __eq__(self, other):
         return type(self) is type(other) and self._fields() == other._fields()
+
+    def to_config(self):
+        """A JSON-ready dict (name and hyper-parameters) that ``optimizer_from_config`` reads."""
+        return {"name": self.name, **self._fields()}
+
+    def with_learning_rate(self, learning_rate):
+        """A copy with another base learning rate, every other hyper-parameter kept."""
+        return type(self)(**{**self._fields(), "learning_rate": learning_rate})
 
 
 class SGD(Optimizer):
@@ -179,6 +187,12 @@ class Adam(Optimizer):
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Adagrad, RMSProp, Adam)}
 assert {name: cls.code for name, cls in OPTIMIZERS.items()} == codes.OPTIMIZER_CODES
+
+
+def optimizer_from_config(config):
+    """The optimiser ``Optimizer.to_config`` described (a checkpoint's training state)."""
+    fields = dict(config)
+    return lookup(OPTIMIZERS, fields.pop("name", None), "optimizer")(**fields)
 
 
 def get_optimizer(optimizer=None, learning_rate=None):

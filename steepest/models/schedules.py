@@ -2,11 +2,14 @@
 
 Each schedule is a pure function of (epoch, base learning rate, history), so a resumed or
 repeated run gets the same rates, and nothing here runs inside the compiled loops: ``fit``
-asks once per epoch and passes the rate to the epoch's one kernel call.
+asks once per epoch and passes the rate to the epoch's one kernel call.  ``epoch`` counts
+every epoch the network has trained (``Network.epochs_trained`` + 1 for the next one) and
+``history`` holds all of them, so a schedule continues across ``fit`` calls and checkpoints.
 """
 
 import math
 
+from .tables import lookup
 from .validation import check_count, check_positive_real
 
 
@@ -16,9 +19,28 @@ class Schedule:
     def learning_rate(self, epoch, base, history):
         raise NotImplementedError
 
+    def __call__(self, epoch, base, history):
+        return self.learning_rate(epoch, base, history)
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def to_config(self):
+        """A JSON-ready dict (table name and arguments) that ``schedule_from_config`` reads;
+        None for a schedule class of the user's own, which cannot be rebuilt from a file."""
+        names = [key for key, cls in SCHEDULES.items() if cls is type(self)]
+        return {"name": names[0], **vars(self)} if names else None
+
+
+class Constant(Schedule):
+    """η = base every epoch: ``lr_schedule="constant"`` ends a schedule the network carries."""
+
+    def learning_rate(self, epoch, base, history):
+        return base
 
 
 class StepDecay(Schedule):
@@ -85,5 +107,11 @@ class ReduceOnPlateau(Schedule):
         return rate
 
 
-SCHEDULES = {"step": StepDecay, "exponential": ExponentialDecay, "invscaling": InverseScaling,
+SCHEDULES = {"constant": Constant, "step": StepDecay, "exponential": ExponentialDecay, "invscaling": InverseScaling,
              "plateau": ReduceOnPlateau}
+
+
+def schedule_from_config(config):
+    """The schedule ``Schedule.to_config`` described (a checkpoint's training state)."""
+    fields = dict(config)
+    return lookup(SCHEDULES, fields.pop("name", None), "lr_schedule")(**fields)

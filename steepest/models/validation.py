@@ -33,7 +33,7 @@ def check_features(X, n_inputs, name="X"):
         raise ValueError(f"{name} has {array.shape[1]} features per sample but the network "
                          f"expects {n_inputs}; got shape {array.shape}")
     with np.errstate(over="ignore"):  # too large for float32 becomes inf, refused just below
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        array = _writable_float32(array)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or inf (or values too large for float32)")
     return array
@@ -65,10 +65,20 @@ def check_targets(y, n_samples, n_outputs, name="y"):
     if array.ndim != 2 or array.shape[1] != n_outputs:
         raise ValueError(f"{name} must be integer class labels of shape ({n_samples},) or targets "
                          f"of shape ({n_samples}, {n_outputs}); got shape {array.shape}")
-    targets = np.ascontiguousarray(array, dtype=np.float32)
+    targets = _writable_float32(array)
     if not np.isfinite(targets).all():
         raise ValueError(f"{name} contains NaN or inf")
     return targets, labels
+
+
+def _writable_float32(array):
+    """A C-contiguous, writable float32 array: ``array`` itself when it is one, else a copy.
+
+    Read-only arrays (``np.load(mmap_mode="r")``, ``setflags(write=False)``) are copied too:
+    numba types them apart from writable ones and would compile a second set of kernels.
+    """
+    converted = np.ascontiguousarray(array, dtype=np.float32)
+    return converted if converted.flags.writeable else converted.copy()
 
 
 def _check_labels(array, n_outputs, name):
