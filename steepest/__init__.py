@@ -42,6 +42,8 @@ _LAZY = {
     "ExponentialDecay": "steepest.models.schedules",
     "InverseScaling": "steepest.models.schedules",
     "ReduceOnPlateau": "steepest.models.schedules",
+    "Constant": "steepest.models.schedules",
+    "TrainingWarning": "steepest.models.network",
 }
 
 # Public submodules, imported on first use as well.
