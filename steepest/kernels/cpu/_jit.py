@@ -13,6 +13,14 @@
   (``_register_cache_stamp``): any change to any of them recompiles everything.
 * ``error_model="numpy"``: a division by zero gives inf/NaN like NumPy, with no exception
   check in the inner loops.
+* Each compiled kernel runs its own copies of the kernels it calls (``_own_callees``).
+  Numba links a copy of every callee into the caller's module as a weak (linkonce_odr)
+  symbol, and the JIT's linker binds a call to a weak symbol to the first definition loaded
+  in the process.  With ``reassoc`` the machine code of a callee depends on the module it
+  is optimised in (the softmax sum's order did), so without this a process that compiled
+  the kernels ran the callees' stand-alone copies, one that loaded them from the cache ran
+  the caller's: the same seed gave other weights (issue 11), and a process's results could
+  depend on which kernels it had loaded first.
 """
 
 import hashlib
@@ -21,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numba
+from llvmlite import binding as ll
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc", "afn"}
 CACHE = os.environ.get("STEEPEST_NO_CACHE", "").strip().lower() in ("", "0", "false", "no")
@@ -79,5 +88,63 @@ def _register_cache_stamp():
     if not any(cls.__name__.startswith("Steepest") for cls in locators):
         locators[:0] = ours
 
+
+# Functions of this package in numba's mangled names (steepest.kernels.cpu.<module>.<name>)
+_MANGLED_PREFIX = "8steepest7kernels3cpu"
+
+
+def _own_callees():
+    """Make the callee copies in a kernel's compiled module local to that module.
+
+    After numba has linked and optimised a library that defines one of this package's
+    kernels, its linkonce_odr functions (the linked-in callees) become ``internal``, so its
+    calls go to its own copies, the code that is also written to the cache, whatever else
+    the process has loaded.  The module other libraries link against keeps them
+    linkonce_odr, so callers are linked and optimised exactly as before, and the IR that is
+    compiled is unchanged but for those linkages (no slower code).
+
+    Uses numba's internal ``CPUCodeLibrary``; if it moves, the kernels still work, only
+    with the old weak binding.
+    """
+    try:
+        from numba.core.codegen import CPUCodeLibrary
+
+        optimize = CPUCodeLibrary._optimize_final_module
+        for_linking = CPUCodeLibrary._get_module_for_linking
+    except (ImportError, AttributeError):
+        return
+    if getattr(optimize, "_steepest", False):
+        return
+
+    def _optimize_final_module(self):
+        optimize(self)
+        module = self._final_module
+        if not any(_MANGLED_PREFIX in fn.name and not fn.is_declaration
+                   and fn.linkage == ll.Linkage.external for fn in module.functions):
+            return
+        names = [fn.name for fn in module.functions
+                 if not fn.is_declaration and fn.linkage == ll.Linkage.linkonce_odr]
+        for name in names:
+            module.get_function(name).linkage = "internal"
+        self._steepest_internalized = names
+
+    def _get_module_for_linking(self):
+        fresh = self._shared_module is None
+        module = for_linking(self)
+        names = getattr(self, "_steepest_internalized", None)
+        if fresh and names:
+            if module is self._final_module:
+                module = module.clone()
+            for name in names:
+                module.get_function(name).linkage = "linkonce_odr"
+            self._shared_module = module
+        return module
+
+    _optimize_final_module._steepest = True
+    CPUCodeLibrary._optimize_final_module = _optimize_final_module
+    CPUCodeLibrary._get_module_for_linking = _get_module_for_linking
+
+
+_own_callees()
 if CACHE:
     _register_cache_stamp()

@@ -1,0 +1,118 @@
+"""Same seed, same result, whether the CPU kernels were compiled in this process or loaded
+from numba's cache (issue 11).
+
+Each kernel runs in child processes that share one empty NUMBA_CACHE_DIR: the first compiles
+everything (cold), the next two load it all from the cache (warm), the last of them calling
+the kernels in the opposite order.  Every result must agree bit for bit.  Before the fix a
+cold process ran the stand-alone copies of the kernels a training loop calls and a warm one
+the loop's own copies, whose softmax sums LLVM had reassociated differently: the weights of
+every network with a softmax output differed in their last bits.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import steepest
+
+REPO = Path(steepest.__file__).resolve().parents[1]
+
+# Small random MNIST-like problem (sparse non-negative inputs, 10 classes), ReLU hidden
+# layer and softmax output: one call of every training loop and of inference, each result
+# hashed.  Prints the hashes and the entry points' cache hits/misses as JSON.
+CHILD = r"""
+import hashlib, json, sys
+import numpy as np
+from steepest.kernels import codes, cpu
+
+def digest(*arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+rng = np.random.default_rng(0)
+sizes = np.array([64, 32, 10], np.int64)
+acts = np.array([codes.RELU, codes.SOFTMAX], np.int64)
+loss = codes.CROSS_ENTROPY
+n = 200
+X = (rng.random((n, 64)) * (rng.random((n, 64)) < 0.25)).astype(np.float32)
+Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+n_params = int(sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1)))
+params0 = (rng.standard_normal(n_params) * 0.3).astype(np.float32)
+order = rng.permutation(n)
+X_big = (rng.random((4608, 64)) * (rng.random((4608, 64)) < 0.25)).astype(np.float32)
+lr = np.float32(0.1)
+
+def minibatch():
+    p = params0.copy()
+    value = cpu.sgd_epoch_minibatch(p, sizes, acts, loss, X, Y, order, 10, lr)
+    return digest(p, np.float32(value))
+
+def per_sample():
+    p = params0.copy()
+    value = cpu.sgd_epoch_per_sample(p, sizes, acts, loss, X, Y, order, lr)
+    return digest(p, np.float32(value))
+
+def full_batch():
+    p = params0.copy()
+    values = [cpu.gd_step_full_batch(p, sizes, acts, loss, X, Y, lr) for _ in range(3)]
+    return digest(p, np.array(values, np.float32))
+
+def adam():
+    p = params0.copy()
+    state = np.zeros((codes.STATE_SLOTS[codes.ADAM], n_params), np.float32)
+    step = np.zeros(1, np.int64)
+    hyper = np.array([0.01, 0.0, 0.9, 0.999, 1e-8], np.float32)
+    value = cpu.optimizer_epoch_minibatch(p, state, step, sizes, acts, loss, codes.ADAM,
+                                          hyper, X, Y, order, 16)
+    return digest(p, state, step, np.float32(value))
+
+def predict():  # one thread (under 4096 rows) and the parallel path
+    small = np.empty((n, 10), np.float32)
+    cpu.network_forward(small, params0, sizes, acts, X)
+    big = np.empty((len(X_big), 10), np.float32)
+    cpu.network_forward(big, params0, sizes, acts, X_big)
+    return digest(small, big)
+
+runs = [minibatch, per_sample, full_batch, adam, predict]
+if sys.argv[1] == "reverse":
+    runs.reverse()
+hashes = {run.__name__: run() for run in runs}
+entries = [cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
+           cpu.optimizer_epoch_minibatch, cpu.network_forward]
+hits = sum(sum(e.stats.cache_hits.values()) for e in entries)
+misses = sum(sum(e.stats.cache_misses.values()) for e in entries)
+print(json.dumps({"hashes": hashes, "hits": hits, "misses": misses}))
+"""
+
+
+def _run(cache_dir, order):
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("STEEPEST_NO_CACHE", "NUMBA_DISABLE_JIT")}
+    env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
+    out = subprocess.run([sys.executable, "-c", CHILD, order], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_cold_compiled_and_cached_kernels_give_the_same_results(tmp_path):
+    cold = _run(tmp_path, "forward")
+    warm = _run(tmp_path, "forward")
+    warm_reversed = _run(tmp_path, "reverse")
+    # the first child really compiled (an empty cache of its own), the others really loaded
+    assert cold["hits"] == 0 and cold["misses"] > 0, cold
+    assert warm["misses"] == 0 and warm["hits"] > 0, warm
+    assert warm_reversed["misses"] == 0 and warm_reversed["hits"] > 0, warm_reversed
+    differ = {kernel: [name for name, run in (("warm", warm), ("warm, reversed", warm_reversed))
+                       if run["hashes"][kernel] != value]
+              for kernel, value in cold["hashes"].items()}
+    differ = {kernel: runs for kernel, runs in differ.items() if runs}
+    assert not differ, f"results that differ from the cold (compiling) run's: {differ}"
