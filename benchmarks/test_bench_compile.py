@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from bench_helpers import smoke
 
 CHILD = r"""

@@ -9,7 +9,6 @@ table of RESULTS.md.
 
 import numpy as np
 import pytest
-
 import workloads
 from bench_helpers import record_accuracy, smoke
 

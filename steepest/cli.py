@@ -50,9 +50,11 @@ def _schedule(text):
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = part.partition("=")
         try:
-            config[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+            number = value.strip()
+            config[key.strip()] = int(number) if number.lstrip("-").isdigit() else float(number)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected NAME[:key=value,...], got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected NAME[:key=value,...], got {text!r}") from None
         if not eq:
             raise argparse.ArgumentTypeError(f"expected NAME[:key=value,...], got {text!r}")
     try:
@@ -290,7 +292,8 @@ def _add_descend_parser(commands):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     descend_.add_argument("--function", default="quadratic",
                           choices=["quadratic", "bowl", "rosenbrock"],
-                          help="quadratic: x²; bowl: x² + 10y²; rosenbrock: (1 − x)² + 100(y − x²)²")
+                          help="quadratic: x²; bowl: x² + 10y²; "
+                               "rosenbrock: (1 − x)² + 100(y − x²)²")
     descend_.add_argument("--x0", type=_floats, default=None, metavar="X[,Y]",
                           help="start point; None = 5 for quadratic, -4,1.5 for bowl, "
                                "-1.2,1 for rosenbrock")

@@ -174,7 +174,7 @@ class _BaseMLP(BaseEstimator):
         if stop_early:
             warnings.warn(f"{type(self).__name__}: max_iter={self.max_iter} epochs reached "
                           f"before the loss settled (tol={self.tol}); raise max_iter or "
-                          f"learning_rate_init.", ConvergenceWarning)
+                          f"learning_rate_init.", ConvergenceWarning, stacklevel=3)
 
     def _fit(self, X, y, incremental, classes=None):
         hidden = self._check_params()

@@ -4,7 +4,6 @@ import zlib
 
 import numpy as np
 import pytest
-
 from helpers import REAL_GPU  # noqa: F401  (importing helpers switches on the simulator)
 
 

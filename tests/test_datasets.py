@@ -10,9 +10,17 @@ import pytest
 import steepest
 from steepest.data import registry
 from steepest.data.idx import IDXError
-from steepest.data.registry import (DATASETS, IDXDataset, IDXFile, dataset_dir,
-                                    get_dataset_spec, load_dataset, register_dataset,
-                                    train_validation_split, verify_dataset)
+from steepest.data.registry import (
+    DATASETS,
+    IDXDataset,
+    IDXFile,
+    dataset_dir,
+    get_dataset_spec,
+    load_dataset,
+    register_dataset,
+    train_validation_split,
+    verify_dataset,
+)
 
 
 def test_registry_lists_the_three_data_sets_with_checksums():
@@ -82,7 +90,8 @@ def test_hand_placed_files_are_used_and_checked_for_shape(tmp_path, monkeypatch)
     files = {n: IDXFile(n, sha256=hashlib.sha256(d).hexdigest()) for n, d in raw.items()}
     spec = register_dataset(IDXDataset(
         "three", "", "", "", classes=("a", "b", "c"), n_train=6, n_test=4,
-        train_images=files["train-images-idx3-ubyte"], train_labels=files["train-labels-idx1-ubyte"],
+        train_images=files["train-images-idx3-ubyte"],
+        train_labels=files["train-labels-idx1-ubyte"],
         test_images=files["t10k-images-idx3-ubyte"], test_labels=files["t10k-labels-idx1-ubyte"]))
     X, y, Xt, yt = load_dataset("three", directory=tmp_path, download=False)
     assert X.shape == (6, 784) and Xt.shape == (4, 784) and y.max() < 3

@@ -237,7 +237,8 @@ def test_registry_downloads_through_the_base_url_override(tiny, tmp_path, monkey
     X, y, Xt, yt = load_dataset(spec.name, base_url=base, verbose=0)
     assert X.dtype == np.float32 and X.shape == (40, 784) and Xt.shape == (12, 784)
     assert X.min() >= 0 and X.max() <= 1
-    np.testing.assert_array_equal(np.rint(X * 255), arrays["train-images-idx3-ubyte"].reshape(40, -1))
+    np.testing.assert_array_equal(np.rint(X * 255),
+                                  arrays["train-images-idx3-ubyte"].reshape(40, -1))
     np.testing.assert_array_equal(y, arrays["train-labels-idx1-ubyte"])
     np.testing.assert_array_equal(yt, arrays["t10k-labels-idx1-ubyte"])
     stored = tmp_path / "cache" / spec.name

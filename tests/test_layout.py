@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import assert_compiled_without_float64
 
 from steepest.kernels import cpu, reference
-from helpers import assert_compiled_without_float64
 
 
 def test_cpu_and_reference_export_the_same_kernels():

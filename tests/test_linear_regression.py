@@ -53,8 +53,8 @@ def test_converges_to_least_squares(rng, method, learning_rate, epochs, tol):
     got = np.r_[model.coef_, model.intercept_]
     # SGD's constant step leaves it jittering around the optimum, within about η·noise
     assert np.abs(got - exact).max() < tol, (got, exact)
-    assert model.loss_history_[-1] == pytest.approx(np.mean((np.c_[X, np.ones(len(X))] @ exact - y) ** 2),
-                                                    rel=0.05)
+    least_squares = np.mean((np.c_[X, np.ones(len(X))] @ exact - y) ** 2)
+    assert model.loss_history_[-1] == pytest.approx(least_squares, rel=0.05)
     steps = {"batch": epochs, "minibatch": epochs * -(-len(X) // 16), "sgd": epochs * len(X)}
     assert model.n_steps_ == steps[method]
 
@@ -81,7 +81,8 @@ def test_sgd_takes_one_step_per_sample_in_order(rng):
     for x_i, y_i in zip(X[:, 0], y):
         err = w * x_i + b - y_i
         w, b = w - lr * err * x_i, b - lr * err
-    assert model.coef_[0] == pytest.approx(w, rel=1e-5) and model.intercept_ == pytest.approx(b, rel=1e-5)
+    assert model.coef_[0] == pytest.approx(w, rel=1e-5)
+    assert model.intercept_ == pytest.approx(b, rel=1e-5)
 
 
 def test_any_optimizer_can_drive_the_regression(rng):

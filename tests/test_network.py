@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 import steepest
 from steepest.kernels import codes, reference
-from helpers import assert_close
 
 
 def toy_data(rng, n=64, n_in=6, n_classes=3):
@@ -155,7 +155,8 @@ def test_load_refuses_non_checkpoints(tmp_path):
 
 def test_from_params_checks_shapes():
     with pytest.raises(ValueError, match=r"weights\[1\] must have shape \(out, 4\)"):
-        steepest.Network.from_params([np.zeros((4, 3)), np.zeros((2, 5))], [np.zeros(4), np.zeros(2)])
+        steepest.Network.from_params([np.zeros((4, 3)), np.zeros((2, 5))],
+                                     [np.zeros(4), np.zeros(2)])
     with pytest.raises(ValueError, match=r"biases\[0\]"):
         steepest.Network.from_params([np.zeros((4, 3))], [np.zeros(3)])
 
@@ -164,7 +165,8 @@ def test_integer_and_non_contiguous_inputs_are_converted(rng):
     X = rng.integers(0, 3, (20, 12))
     net = steepest.Network([6, 3, 2], seed=0)
     out = net.forward(X[:, ::2])  # a strided view of integers
-    assert_close(out, net.forward(np.ascontiguousarray(X[:, ::2], dtype=np.float32)), rtol=0, atol=0)
+    copied = np.ascontiguousarray(X[:, ::2], dtype=np.float32)
+    assert_close(out, net.forward(copied), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adagrad", "rmsprop", "adam"])

@@ -3,12 +3,19 @@ loop for every optimiser against the reference loop, and the table of optimisers
 
 import numpy as np
 import pytest
+from helpers import assert_close, assert_compiled_without_float64, make_problem
 
 import steepest
 from steepest.kernels import codes, cpu, reference
-from steepest.models.optimizers import (OPTIMIZERS, SGD, Adagrad, Adam, Momentum, RMSProp,
-                                        get_optimizer)
-from helpers import assert_close, assert_compiled_without_float64, make_problem
+from steepest.models.optimizers import (
+    OPTIMIZERS,
+    SGD,
+    Adagrad,
+    Adam,
+    Momentum,
+    RMSProp,
+    get_optimizer,
+)
 
 NAMES = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 
@@ -138,9 +145,10 @@ def test_optimizer_loop_matches_reference(rng, name, n, batch, hidden, output, l
     opt = get_optimizer(name, {"sgd": 0.3, "momentum": 0.03}.get(name, 0.02))
     hyper = opt.hyper()
     hyper[codes.HYPER_WEIGHT_DECAY] = 0.01
-    ref_p, ref_s, ref_t = params.copy(), opt.new_state(params.size).astype(np.float64), np.zeros(1, np.int64)
+    ref_p, ref_t = params.copy(), np.zeros(1, np.int64)
+    ref_s = opt.new_state(params.size).astype(np.float64)
     got_p, got_s, got_t = f32(params), opt.new_state(params.size), np.zeros(1, np.int64)
-    for epoch in range(2):  # the second epoch starts from a non-zero state
+    for _ in range(2):  # the second epoch starts from a non-zero state
         order = rng.permutation(n)
         ref_loss = reference.optimizer_epoch_minibatch(ref_p, ref_s, ref_t, sizes, acts,
                                                        loss_code, opt.code, hyper, X, Y,
@@ -198,7 +206,8 @@ def test_optimizer_loop_on_sparse_inputs_matches_reference(rng, name):
 
 
 def test_loop_with_plain_sgd_is_the_sgd_loop(rng):
-    params, sizes, acts, loss_code, X, Y = make_problem(rng, [7, 6, 4], "tanh", "sigmoid", "mse", 21)
+    params, sizes, acts, loss_code, X, Y = make_problem(rng, [7, 6, 4], "tanh", "sigmoid",
+                                                        "mse", 21)
     order = rng.permutation(21)
     opt = SGD(learning_rate=0.4)
     a, b = f32(params), f32(params)

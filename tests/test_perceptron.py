@@ -39,7 +39,8 @@ def test_the_rule_by_hand():
 def test_step_predictions_use_the_step_kernel_at_zero():
     p = steepest.Perceptron(epochs=1).fit(X, OR)
     p.weights_, p.bias_ = np.array([1.0, -1.0]), 0.0
-    np.testing.assert_array_equal(p.predict(np.array([[1.0, 1.0], [0.0, 1.0], [2.0, 1.0]])), [1, 0, 1])
+    points = np.array([[1.0, 1.0], [0.0, 1.0], [2.0, 1.0]])
+    np.testing.assert_array_equal(p.predict(points), [1, 0, 1])
 
 
 def test_input_checks():

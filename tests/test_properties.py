@@ -8,6 +8,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from helpers import assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -16,7 +17,6 @@ import steepest
 from steepest.data import IDXError, read_idx
 from steepest.kernels import codes, cpu, reference
 from steepest.models.checkpoint import CheckpointError
-from helpers import assert_close
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -38,7 +38,8 @@ def dense_case(draw):
 def test_dense_kernels_match_reference(case):
     inp, W, b, dout = case
     atol = 1e-4 * (1 + inp.shape[1])
-    out, ref = np.empty((inp.shape[0], W.shape[0]), np.float32), np.empty((inp.shape[0], W.shape[0]))
+    out = np.empty((inp.shape[0], W.shape[0]), np.float32)
+    ref = np.empty((inp.shape[0], W.shape[0]))
     cpu.dense_forward(out, inp, W, b)
     reference.dense_forward(ref, inp.astype(float), W.astype(float), b.astype(float))
     assert_close(out, ref, rtol=1e-5, atol=atol)
@@ -87,7 +88,8 @@ def test_network_gradient_matches_reference(sizes, n, kinds, seed):
 
 
 def idx_bytes(array):
-    return bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
 
 
 GOOD_IDX = idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
@@ -119,7 +121,8 @@ def test_idx_reader_only_raises_idx_errors(tmp_path, blob):
     except IDXError as exc:
         assert str(path) in str(exc)
     else:
-        assert array.dtype == np.uint8 and array.size == len(gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob) - 4 - 4 * array.ndim
+        raw = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+        assert array.dtype == np.uint8 and array.size == len(raw) - 4 - 4 * array.ndim
 
 
 def _checkpoint_bytes():

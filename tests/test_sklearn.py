@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn (the 'sklearn' extra) is not installed")
+sklearn = pytest.importorskip("sklearn",
+                              reason="scikit-learn (the 'sklearn' extra) is not installed")
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_digits, load_iris  # noqa: E402

@@ -152,7 +152,7 @@ def test_read_only_inputs_do_not_compile_another_kernel_set():
     net.evaluate(X, y)
     kernels = (cpu.sgd_epoch_minibatch, cpu.network_forward, cpu.network_gradient)
     before = [len(k.signatures) for k in kernels]
-    X_ro, y_ro = X.copy(), y.astype(np.float32)
+    X_ro = X.copy()
     X_ro.setflags(write=False)
     Y_ro = np.eye(3, dtype=np.float32)[y]
     Y_ro.setflags(write=False)

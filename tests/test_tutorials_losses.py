@@ -3,10 +3,10 @@ against the reference, backprop against finite differences, and their rows in Ne
 
 import numpy as np
 import pytest
+from helpers import assert_close, batch_loss, finite_difference_gradient, make_problem
 
 import steepest
 from steepest.kernels import codes, cpu, reference
-from helpers import assert_close, batch_loss, finite_difference_gradient, make_problem
 
 SHAPES = [(1, 1), (5, 23), (7, 10), (64, 3)]
 

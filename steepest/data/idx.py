@@ -60,10 +60,12 @@ def read_idx(path, expected_ndim=None):
     if raw[0] != 0 or raw[1] != 0:
         raise IDXError(f"{path}: wrong magic number {raw[:4].hex()} (an IDX file starts with 0000)")
     if raw[2] != UBYTE:
-        raise IDXError(f"{path}: IDX data type 0x{raw[2]:02x} is not supported (expected 0x08, unsigned byte)")
+        raise IDXError(f"{path}: IDX data type 0x{raw[2]:02x} is not supported "
+                       f"(expected 0x08, unsigned byte)")
     ndim = raw[3]
     if expected_ndim is not None and ndim != expected_ndim:
-        raise IDXError(f"{path}: holds a {ndim}-dimensional array, expected {expected_ndim} dimensions")
+        raise IDXError(f"{path}: holds a {ndim}-dimensional array, expected {expected_ndim} "
+                       f"dimensions")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise IDXError(f"{path}: truncated header ({len(raw)} bytes, expected {header})")

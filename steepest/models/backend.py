@@ -10,9 +10,9 @@ simulator (which is for tests, and slow), and finds that out without importing n
 (``steepest.kernels._cuda`` asks the driver library), so CPU work never loads numba-cuda.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 

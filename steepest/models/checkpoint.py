@@ -107,7 +107,8 @@ def field(fields, key, path, kind=None, dtype=None, shape=None):
     if dtype is not None and value.dtype != dtype:
         raise CheckpointError(f"{path}: field {key!r} has dtype {value.dtype}, expected {dtype}")
     if shape is not None and value.shape != tuple(shape):
-        raise CheckpointError(f"{path}: field {key!r} has shape {value.shape}, expected {tuple(shape)}")
+        raise CheckpointError(f"{path}: field {key!r} has shape {value.shape}, "
+                              f"expected {tuple(shape)}")
     return value
 
 

@@ -52,7 +52,8 @@ class History:
             import matplotlib.pyplot as plt
             from matplotlib.ticker import MaxNLocator
         except ImportError:
-            raise ImportError("History.plot needs matplotlib: pip install 'steepest[plot]'") from None
+            raise ImportError(
+                "History.plot needs matplotlib: pip install 'steepest[plot]'") from None
         if not len(self):
             raise ValueError("the history is empty: nothing to plot")
         epochs = self.history["epoch"]

@@ -77,7 +77,8 @@ class LinearRegression:
         self.epochs = check_count(epochs, "epochs", 0)
         self.batch_size = check_count(batch_size, "batch_size", 1)
         # a configured optimiser object carries its own learning rate
-        self.optimizer = get_optimizer(optimizer, None if isinstance(optimizer, Optimizer) else learning_rate)
+        self.optimizer = get_optimizer(
+            optimizer, None if isinstance(optimizer, Optimizer) else learning_rate)
         self.learning_rate = self.optimizer.learning_rate
         self.shuffle = bool(shuffle)
         self.seed = seed
@@ -163,7 +164,8 @@ class LinearRegression:
             X = X.reshape(-1, 1)
         if X.ndim != 2 or X.shape[1] != self.coef_.size:
             raise ValueError(f"X must have shape (n, {self.coef_.size}); got {X.shape}")
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit gives inf, not a warning
+        # a diverged fit gives inf, not a warning
+        with np.errstate(over="ignore", invalid="ignore"):
             return X @ self.coef_ + self.intercept_
 
     def mse(self, X, y):

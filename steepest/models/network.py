@@ -14,15 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import get_backend
-from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
 from ..kernels import codes
 from ..progress import progress_bar
+from .backend import get_backend
+from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
 from .history import History
 from .optimizers import Optimizer, get_optimizer, optimizer_from_config
 from .schedules import SCHEDULES, Constant, Schedule, schedule_from_config
-from .tables import (HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, default_initializer,
-                     initial_params, lookup)
+from .tables import (
+    HIDDEN_ACTIVATIONS,
+    LOSSES,
+    OUTPUT_ACTIVATIONS,
+    default_initializer,
+    initial_params,
+    lookup,
+)
 from .validation import check_count, check_features, check_positive_real, check_targets
 
 PROBE_ROWS = 256  # samples in the per-epoch gradient probe
@@ -109,7 +115,8 @@ class _Run:
 
 def _check_sizes(sizes):
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
-        raise TypeError(f"sizes must be a list of layer widths such as [784, 30, 10]; got {sizes!r}")
+        raise TypeError(f"sizes must be a list of layer widths such as [784, 30, 10]; "
+                        f"got {sizes!r}")
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output width; got {list(sizes)}")
     return [check_count(n, f"sizes[{i}]", 1) for i, n in enumerate(sizes)]
@@ -161,7 +168,8 @@ class Network:
         self.activation, self.output, self.loss, self.device = activation, output, loss, device
         self._backend = get_backend(device)
         self._loss_code = spec.code
-        per_layer = [HIDDEN_ACTIVATIONS[activation]] * (len(self.sizes) - 2) + [OUTPUT_ACTIVATIONS[output]]
+        per_layer = ([HIDDEN_ACTIVATIONS[activation]] * (len(self.sizes) - 2)
+                     + [OUTPUT_ACTIVATIONS[output]])
         self._activation_codes = np.array(per_layer, dtype=np.int64)
         self._size_array = np.array(self.sizes, dtype=np.int64)
         # fit and the kernels release the GIL: one thread at a time trains or reads the
@@ -648,9 +656,11 @@ class Network:
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
-            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+            if isinstance(validation_split, bool) \
+                    or not isinstance(validation_split, (int, float)) \
                     or not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be a fraction in (0, 1); got {validation_split!r}")
+                raise ValueError(f"validation_split must be a fraction in (0, 1); "
+                                 f"got {validation_split!r}")
             n_val = int(round(len(X) * validation_split))
             if not 0 < n_val < len(X):
                 raise ValueError(f"validation_split={validation_split} of {len(X)} samples leaves "
@@ -713,7 +723,8 @@ class Network:
         norms, offset = [], 0
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
             # float64 sum of squares: thousands of float32 terms of very different sizes
-            norms.append(float(np.linalg.norm(grads[offset:offset + n_out * n_in].astype(np.float64))))
+            weights = grads[offset:offset + n_out * n_in]
+            norms.append(float(np.linalg.norm(weights.astype(np.float64))))
             offset += n_out * n_in + n_out
         return loss, norms, bool(np.any(grads))
 
@@ -791,7 +802,8 @@ class Network:
         net = cls.__new__(cls)
         net.sizes = sizes
         try:
-            net._configure(field(fields, "activation", path, str), field(fields, "output", path, str),
+            net._configure(field(fields, "activation", path, str),
+                           field(fields, "output", path, str),
                            field(fields, "loss", path, str), device)
         except ValueError as exc:
             if "device" in str(exc):

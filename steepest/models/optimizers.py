@@ -223,7 +223,8 @@ def get_optimizer(optimizer=None, learning_rate=None):
         cls = SGD
     elif isinstance(optimizer, str):
         cls = lookup(OPTIMIZERS, optimizer, "optimizer")
-    elif isinstance(optimizer, type) and issubclass(optimizer, Optimizer) and optimizer.code is not None:
+    elif isinstance(optimizer, type) and issubclass(optimizer, Optimizer) \
+            and optimizer.code is not None:
         cls = optimizer
     else:
         raise TypeError(f"optimizer must be a name ({', '.join(map(repr, OPTIMIZERS))}) or an "

@@ -44,7 +44,7 @@ class Constant(Schedule):
 
 
 class StepDecay(Schedule):
-    """η = base · factor^⌊(epoch − 1) / step_size⌋: drop by ``factor`` every ``step_size`` epochs."""
+    """η = base · factor^⌊(epoch − 1) / step_size⌋: ×``factor`` every ``step_size`` epochs."""
 
     def __init__(self, step_size=10, factor=0.5):
         self.step_size = check_count(step_size, "step_size", 1)
@@ -107,8 +107,8 @@ class ReduceOnPlateau(Schedule):
         return rate
 
 
-SCHEDULES = {"constant": Constant, "step": StepDecay, "exponential": ExponentialDecay, "invscaling": InverseScaling,
-             "plateau": ReduceOnPlateau}
+SCHEDULES = {"constant": Constant, "step": StepDecay, "exponential": ExponentialDecay,
+             "invscaling": InverseScaling, "plateau": ReduceOnPlateau}
 
 
 def schedule_from_config(config):

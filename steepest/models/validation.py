@@ -19,7 +19,8 @@ def check_features(X, n_inputs, name="X"):
         try:
             array = np.asarray(X)
         except (ValueError, TypeError) as exc:
-            raise TypeError(f"{name} must be an array of numbers; got {type(X).__name__} ({exc})") from None
+            raise TypeError(f"{name} must be an array of numbers; "
+                            f"got {type(X).__name__} ({exc})") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers (float, int or bool); got dtype {array.dtype}")
     if array.ndim == 1 and n_inputs == array.shape[0]:
