@@ -23,10 +23,14 @@ a softmax output for any number of classes (two classes get two softmax units).
 Not here: the training loop itself (``Network.fit``) or the kernels.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -62,10 +66,13 @@ class _BaseMLP(BaseEstimator):
 
     _losses = ()
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, loss=None,
-                 solver="sgd", alpha=0.0, learning_rate_init=0.01, batch_size=32,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4,
-                 n_iter_no_change=10, warm_start=False, init=None, device="auto", verbose=0):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: str = "relu", *, loss: str | None = None, solver: str = "sgd",
+                 alpha: float = 0.0, learning_rate_init: float = 0.01,
+                 batch_size: int | str = 32, max_iter: int = 200, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | None = None, tol: float = 1e-4,
+                 n_iter_no_change: int = 10, warm_start: bool = False, init: str | None = None,
+                 device: str = "auto", verbose: int = 0) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -204,7 +211,7 @@ class _BaseMLP(BaseEstimator):
                      "_y_ndim", "n_features_in_", "feature_names_in_"):
             self.__dict__.pop(name, None)
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> _BaseMLP:
         """Train on (X, y) for up to ``max_iter`` epochs; returns self.
 
         With ``warm_start=True`` a second call continues from the fitted weights.
@@ -305,7 +312,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{list(self.classes_)!r}")
         return np.searchsorted(self.classes_, y).astype(np.int64), len(self.classes_)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    classes: ArrayLike | None = None) -> MLPClassifier:
         """One epoch of SGD on (X, y); returns self.
 
         ``classes`` (every label that will ever appear) is required on the first call.
@@ -314,7 +322,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("classes must be passed on the first call to partial_fit")
         return self._fit(X, y, incremental=True, classes=classes)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, float64 (n_samples, n_classes) in the order of ``classes_``."""
         out = self._forward(X).astype(np.float64)
         total = out.sum(axis=1, keepdims=True)
@@ -322,12 +330,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         out = np.where(total > 0, out / np.where(total > 0, total, 1.0), 1.0 / out.shape[1])
         return out
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Logarithm of ``predict_proba``."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted class labels (n_samples,), values from ``classes_``."""
         out = self._forward(X)  # first: it raises NotFittedError before classes_ is read
         return self.classes_[np.argmax(out, axis=1)]
@@ -371,11 +379,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             self.n_outputs_ = targets.shape[1]
         return np.ascontiguousarray(targets), targets.shape[1]
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> MLPRegressor:
         """One epoch of SGD on (X, y); returns self."""
         return self._fit(X, y, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions, float64: (n_samples,) for 1-D targets, else (n_samples, n_outputs)."""
         out = self._forward(X).astype(np.float64)
         return out[:, 0] if self._y_ndim == 1 else out

@@ -41,7 +41,8 @@ def _load_pair(directory, images_stem, labels_stem):
     return X, labels.astype(np.int64)
 
 
-def load_mnist(directory=None):
+def load_mnist(directory: str | os.PathLike | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load MNIST as float32 pixels in [0, 1] and integer labels.
 
     Parameters

@@ -20,10 +20,14 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .download import ChecksumError, DownloadError, cache_dir, fetch, sha256_of
 from .idx import IDXError, read_idx
 from .mnist import ENV_VAR as MNIST_ENV_VAR
+
+# (X_train, y_train, X_test, y_test), or (X_train, y_train, X_val, y_val) for a split
+Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 URL_ENV_VAR = "STEEPEST_DATA_URL"
 
@@ -221,7 +225,9 @@ def _read_pair(spec, images_path, labels_path, n_expected):
     return X, labels.astype(np.int64)
 
 
-def load_dataset(name, directory=None, base_url=None, download=True, verbose=1):
+def load_dataset(name: str, directory: str | os.PathLike | None = None,
+                 base_url: str | None = None, download: bool = True, verbose: int = 1,
+                 ) -> Splits:
     """Load a registered IDX data set as float32 pixels in [0, 1] and integer labels.
 
     Parameters
@@ -271,12 +277,14 @@ def load_dataset(name, directory=None, base_url=None, download=True, verbose=1):
     return X, y, Xt, yt
 
 
-def load_fashion_mnist(directory=None, base_url=None, download=True, verbose=1):
+def load_fashion_mnist(directory: str | os.PathLike | None = None, base_url: str | None = None,
+                       download: bool = True, verbose: int = 1) -> Splits:
     """Fashion-MNIST (60000 + 10000 images of clothing, 10 classes); see ``load_dataset``."""
     return load_dataset("fashion_mnist", directory, base_url, download, verbose)
 
 
-def load_kmnist(directory=None, base_url=None, download=True, verbose=1):
+def load_kmnist(directory: str | os.PathLike | None = None, base_url: str | None = None,
+                download: bool = True, verbose: int = 1) -> Splits:
     """Kuzushiji-MNIST (60000 + 10000 cursive hiragana, 10 classes); see ``load_dataset``."""
     return load_dataset("kmnist", directory, base_url, download, verbose)
 
@@ -309,7 +317,9 @@ def verify_dataset(name, directory=None):
     return digests
 
 
-def train_validation_split(X, y, validation_fraction=0.1, seed=None):
+def train_validation_split(X: ArrayLike, y: ArrayLike, validation_fraction: float = 0.1,
+                           seed: int | None = None,
+                           ) -> Splits:
     """Split (X, y) into a training and a validation part, reproducibly.
 
     Parameters

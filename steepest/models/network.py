@@ -5,14 +5,19 @@ per-layer W and b) and the hyper-parameters, checks every input, and hands the n
 work to the kernel set its backend chose.  It never branches on the device.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..kernels import codes
 from ..progress import progress_bar
@@ -145,8 +150,9 @@ class Network:
         "scaled_normal" (N(0, 1)/√fan_in) otherwise.
     """
 
-    def __init__(self, sizes, activation="sigmoid", output=None, loss="mse", seed=None,
-                 device="auto", init=None):
+    def __init__(self, sizes: Sequence[int], activation: str = "sigmoid",
+                 output: str | None = None, loss: str = "mse", seed: int | None = None,
+                 device: str = "auto", init: str | None = None) -> None:
         self.sizes = _check_sizes(sizes)
         self._configure(activation, output, loss, device)
         self.init = init if init is not None else default_initializer(self.activation)
@@ -192,8 +198,9 @@ class Network:
         self._opt_step = np.zeros(1, np.int64)
 
     @classmethod
-    def from_params(cls, weights, biases, activation="sigmoid", output=None, loss="mse",
-                    device="auto", seed=None):
+    def from_params(cls, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike],
+                    activation: str = "sigmoid", output: str | None = None, loss: str = "mse",
+                    device: str = "auto", seed: int | None = None) -> Network:
         """A network with the given weights (W of shape (out, in)) and biases (shape (out,))."""
         if len(weights) != len(biases) or not weights:
             raise ValueError(f"weights and biases must be non-empty lists of equal length; got "
@@ -228,22 +235,22 @@ class Network:
         return views
 
     @property
-    def weights(self):
+    def weights(self) -> list[np.ndarray]:
         """Per-layer weight matrices, float32 of shape (out, in): views of the live parameters."""
         return [W for W, _ in self._views()]
 
     @property
-    def biases(self):
+    def biases(self) -> list[np.ndarray]:
         """Per-layer bias vectors, float32 of shape (out,): views of the live parameters."""
         return [b for _, b in self._views()]
 
     @property
-    def n_parameters(self):
+    def n_parameters(self) -> int:
         """Number of weights and biases."""
         return int(self._params.size)
 
     @property
-    def backend_device(self):
+    def backend_device(self) -> str:
         """The device the kernels run on ("cpu" or "cuda"), whatever ``device`` asked for."""
         return self._backend.name
 
@@ -262,7 +269,7 @@ class Network:
                 f"loss={self.loss!r}, device={self.backend_device!r})")
 
     # ------------------------------------------------------------------ inference
-    def forward(self, X, verbose=0):
+    def forward(self, X: ArrayLike, verbose: int = 0) -> np.ndarray:
         """Output activations for every row of X: float32 (n, sizes[-1]).
 
         verbose=1 shows a progress bar over large X (more than EVAL_CHUNK rows) when output
@@ -285,11 +292,11 @@ class Network:
         k.to_host(out, out_dev)
         return out, out_dev
 
-    def predict_proba(self, X, verbose=0):
+    def predict_proba(self, X: ArrayLike, verbose: int = 0) -> np.ndarray:
         """Output activations (class probabilities for a softmax output): (n, sizes[-1])."""
         return self.forward(X, verbose)
 
-    def predict(self, X, verbose=0):
+    def predict(self, X: ArrayLike, verbose: int = 0) -> np.ndarray:
         """Class labels (argmax of the outputs; a single output is thresholded at 0.5).
 
         A network with an identity output is a regressor: its outputs are returned as they
@@ -300,7 +307,7 @@ class Network:
             return out[:, 0] if out.shape[1] == 1 else out
         return _classes(out)
 
-    def evaluate(self, X, y, verbose=0):
+    def evaluate(self, X: ArrayLike, y: ArrayLike, verbose: int = 0) -> dict[str, float]:
         """Mean loss and, for classification, accuracy: ``{"loss": float, "accuracy": float}``.
 
         Accuracy is left out for a regressor (identity output with float targets).
@@ -335,9 +342,15 @@ class Network:
         return result
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, epochs=1, batch_size=LAST_USED, learning_rate=None, shuffle=True,
-            validation_data=None, validation_split=None, verbose=0, callbacks=None,
-            lr_schedule=None, checkpoint=None, checkpoint_every=1, optimizer=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1,
+            batch_size: int | None | _LastUsed = LAST_USED,
+            learning_rate: float | None = None, shuffle: bool = True,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+            validation_split: float | None = None, verbose: int = 0,
+            callbacks: Sequence[Callable[[int, dict], Any]] | None = None,
+            lr_schedule: Schedule | str | Callable[[int, float, dict], float] | None = None,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+            optimizer: str | Optimizer | type[Optimizer] | None = None) -> History:
         """Train by gradient descent; returns a ``History`` of this call's epochs.
 
         Each epoch is one compiled kernel call; validation, schedules, callbacks and
@@ -644,7 +657,7 @@ class Network:
             del values[log_length:]
 
     @property
-    def history(self):
+    def history(self) -> History:
         """A ``History`` of every epoch this network has trained, across ``fit`` calls and
         checkpoints (what the schedules read)."""
         history = History(self.backend_device)
@@ -698,7 +711,7 @@ class Network:
             self._opt_step = np.zeros(1, np.int64)
         return self._opt_state, self._opt_step
 
-    def gradient_norms(self, X, y):
+    def gradient_norms(self, X: ArrayLike, y: ArrayLike) -> list[float]:
         """‖∂L/∂Wˡ‖ (Frobenius) for each layer l on the batch (X, y), input layer first.
 
         The first layers' norms far below the last's is the vanishing-gradient picture.
@@ -766,7 +779,7 @@ class Network:
                 "training_config": json.dumps(self._train_config),
                 "history": json.dumps(self._log), "seed": json.dumps(self.seed)}
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write architecture, parameters and training state to ``path`` (.npz), atomically.
 
         The training state is saved too (epochs trained, the shuffling generator's state,
@@ -779,7 +792,7 @@ class Network:
             write_checkpoint(path, self._state())
 
     @classmethod
-    def load(cls, path, device="auto"):
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> Network:
         """Read a network written by ``save``.
 
         Raises
@@ -843,7 +856,7 @@ class Network:
             raise CheckpointError(f"{path}: bad training state ({exc})") from None
         self._log, self._train_config = log, config
 
-    def restore(self, path):
+    def restore(self, path: str | os.PathLike) -> None:
         """Load parameters and training state from ``path`` into this network.
 
         The checkpoint must hold the same architecture (sizes, activations, loss); anything
