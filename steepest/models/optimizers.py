@@ -8,29 +8,16 @@ lives in the kernels (``optimizer_step`` and ``optimizer_epoch_minibatch`` in
     steepest.optimizers.Adam(learning_rate=1e-3, beta1=0.9)
     steepest.optimizers.get_optimizer("rmsprop", learning_rate=0.01)
 
-How ``Network.fit`` calls the loop
+What ``Network.fit`` does with one
 ----------------------------------
-::
-
-    from .optimizers import get_optimizer
-    opt = get_optimizer(optimizer, learning_rate)   # name, object, class or None (= SGD);
-                                                     # learning_rate None = opt's default
-    k = self._backend
-    hyper = k.to_device(opt.hyper())                 # float32 (5,): η, λ, β₁/μ/ρ, β₂, ε
-    state = k.to_device(opt.new_state(self.n_parameters))  # float32 (slots, P) zeros
-    step = k.to_device(np.zeros(1, np.int64))        # updates so far; Adam's t
-    for epoch in ...:
-        order = k.to_device(self._rng.permutation(n) if shuffle else np.arange(n))
-        loss = k.kernels.optimizer_epoch_minibatch(
-            params_dev, state, step, self._size_array, self._activation_codes,
-            self._loss_code, opt.code, hyper, X_dev, Y_dev, order,
-            n if batch_size is None else batch_size)   # 1 = per sample, ≥ n = full batch
-
-``state`` and ``step`` carry over from epoch to epoch (the velocity and Adam's moments are
-the optimiser's memory): create them once per ``fit`` call, or keep them on the network to
-resume.  The loop returns the epoch's mean loss (each batch's loss before its update) and
-updates ``params``, ``state`` and ``step`` in place.  With ``SGD()`` and no weight decay the
-loop performs exactly the updates of ``sgd_epoch_minibatch``.
+``fit`` resolves the call's optimiser (the one passed, else the network's last one) and
+keeps its configuration (``to_config``) with the network and in checkpoints.  The state
+rows (``new_state``: velocity, Adagrad's G, RMSProp's E, Adam's m and v) and the step count
+(Adam's t) live on the network too, so successive ``fit`` calls and a resumed checkpoint
+continue them; a different kind of optimiser starts from fresh state.  Each epoch is one
+call of ``optimizer_epoch_minibatch`` with ``hyper()`` holding that epoch's learning rate,
+except plain SGD without weight decay, which takes the dedicated (faster) SGD loops; the
+two perform exactly the same updates.
 """
 
 import math
