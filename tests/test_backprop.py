@@ -3,9 +3,9 @@ compiled network kernels and training loops against the reference."""
 
 import numpy as np
 import pytest
+from helpers import assert_close, batch_loss, finite_difference_gradient, make_problem
 
 from steepest.kernels import cpu, reference
-from helpers import assert_close, batch_loss, finite_difference_gradient, make_problem
 
 # every hidden activation with every valid (output, loss) pairing
 PAIRS = [(hidden, output, loss)

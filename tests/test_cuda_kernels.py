@@ -6,9 +6,9 @@ tiny, because the simulator runs every GPU thread as a Python thread.
 
 import numpy as np
 import pytest
+from helpers import assert_close, needs_cuda
 
 from steepest.kernels import codes, cpu, reference
-from helpers import assert_close, needs_cuda
 
 pytestmark = needs_cuda
 
@@ -65,7 +65,8 @@ def test_dense_backward_input(cuda_set, rng, B, IN, OUT):
 def test_dense_backward_params_overwrites(cuda_set, rng, B, IN, OUT):
     # outputs start as NaN (see ``both``): a kernel that accumulated would leave NaN behind
     dout, inp = rng.standard_normal((B, OUT)), rng.random((B, IN))
-    (dW, db), (rW, rb), _, _ = both(cuda_set, "dense_backward_params", [(OUT, IN), (OUT,)], dout, inp)
+    (dW, db), (rW, rb), _, _ = both(cuda_set, "dense_backward_params", [(OUT, IN), (OUT,)],
+                                    dout, inp)
     assert_close(dW, rW, rtol=1e-5, atol=1e-5)
     assert_close(db, rb, rtol=1e-5, atol=1e-5)
 
@@ -75,7 +76,8 @@ def test_activation_forward(cuda_set, rng, name):
     z = rng.standard_normal((5, 23)) * 4
     (c,), (r,), _, _ = both(cuda_set, f"{name}_forward", [z.shape], z)
     assert_close(c, r, rtol=1e-5, atol=1e-6)
-    (c2,), _, _, _ = both(cuda_set, "activation_forward", [z.shape], z, codes.ACTIVATION_CODES[name])
+    (c2,), _, _, _ = both(cuda_set, "activation_forward", [z.shape], z,
+                          codes.ACTIVATION_CODES[name])
     assert_close(c2, r, rtol=1e-5, atol=1e-6)
 
 

@@ -50,6 +50,7 @@ signatures = {
     activations._softmax_forward_kernel: (v, v, i64, i64),
     activations._softmax_backward_kernel: (v, v, v, i64, i64),
     losses._row_losses_kernel: (v, v, v, i64, i64, i64),
+    losses._activate_output_kernel: (v, v, v, i64, i64, i64, i64),
     losses._output_delta_kernel: (v, v, v, i64, i64, i64, i64, f32),
     losses._loss_and_delta_kernel: (v, v, v, iv, i64, b1, i64, i64, i64, i64, v, f32),
     activations._step_forward_kernel: (v, v),
@@ -74,4 +75,4 @@ def test_every_kernel_compiles_to_ptx_without_float64():
     if out.stdout.startswith("SKIP"):
         pytest.skip(f"cannot compile PTX here (install numba-cuda[cu13] for NVVM): "
                     f"{out.stdout.strip()[5:]}")
-    assert out.stdout.count("ok ") == 14, out.stdout
+    assert out.stdout.count("ok ") == 15, out.stdout

@@ -11,11 +11,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import CUDA_IS_SIMULATOR, REAL_GPU, assert_close, needs_cuda
 
 import steepest
 from steepest.kernels import _cuda
 from steepest.models import backend
-from helpers import CUDA_IS_SIMULATOR, REAL_GPU, assert_close, needs_cuda
 
 
 def toy_data(rng, n, n_in, n_classes):

@@ -7,10 +7,10 @@ batches that do not divide the data, and batches large enough to rebuild their n
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 from steepest.kernels import codes, cpu, reference
 from steepest.kernels.cpu import _fused, _simd
-from helpers import assert_close
 
 LOSSES = list(codes.LOSS_CODES)
 ACTIVATIONS = list(codes.ACTIVATION_CODES)

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 from steepest.kernels import codes, cpu, reference
-from helpers import assert_close
 
 SHAPES = [(1, 1, 1), (1, 784, 30), (5, 23, 7), (10, 33, 17), (3, 64, 2)]  # (B, IN, OUT)
 ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "softmax"]

@@ -237,3 +237,26 @@ def test_sklearn_estimator_that_diverged_is_not_fitted():
             model.fit(X * 1e3, y.astype(np.float64) * 1e3)
     with pytest.raises(NotFittedError):
         model.predict(X)
+
+
+@pytest.mark.parametrize("loss,output", [("cross_entropy", "softmax"),
+                                         ("binary_cross_entropy", "sigmoid")])
+def test_evaluate_and_fit_report_exact_cross_entropies(loss, output):
+    # confidently wrong outputs: logits of ±60 put the true class's probability far below
+    # the old 1e-12 clamp, whose loss capped near 27.6 per sample
+    X = np.eye(4, dtype=np.float32)
+    y = np.array([1, 2, 3, 0])
+    W = np.zeros((4, 4))
+    W[np.arange(4), np.arange(4)] = 60.0  # row i predicts class i with certainty
+    net = steepest.Network.from_params([W], [np.zeros(4)], output=output, loss=loss)
+    z = (X @ W.T).astype(np.float64)
+    if loss == "cross_entropy":
+        lse = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
+        exact = np.mean(lse - z[np.arange(4), y])
+    else:
+        t = np.eye(4)[y]
+        exact = np.mean((np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))).sum(1))
+    assert exact > 50
+    assert net.evaluate(X, y)["loss"] == pytest.approx(exact, rel=1e-5)
+    hist = net.fit(X, y, epochs=1, batch_size=None, learning_rate=1e-9)
+    assert hist["loss"][0] == pytest.approx(exact, rel=1e-5)

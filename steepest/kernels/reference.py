@@ -12,21 +12,43 @@ Conventions
 * Activation derivatives are written from the forward output ``a`` (σ′ = a(1 − a)), so the
   pre-activations need not be kept.
 * Losses are averaged over the batch, so gradients are those of the batch mean.
+* A network's reported loss (``network_evaluate``, ``network_gradient``, the training loops)
+  is exact: softmax + cross-entropy and sigmoid + binary cross-entropy take it from the
+  output layer's pre-activations z (``_output_loss``), where ``loss_value`` on probabilities
+  must clamp them at LOG_EPS and so caps a sample's loss near −log(1e-12) ≈ 27.6.
 * A network's parameters live in one flat vector: W⁰, b⁰, W¹, b¹, … (see ``layer_slices``).
 """
 
 import numpy as np
 
-from .codes import (ADAGRAD, ADAM, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HYPER_BETA1,
-                    HYPER_BETA2, HYPER_EPS, HYPER_LEARNING_RATE, HYPER_WEIGHT_DECAY, IDENTITY,
-                    MAE, MOMENTUM, MSE, RELU, RMSPROP, SGD, SIGMOID, SOFTMAX, TANH)
+from .codes import (
+    ADAGRAD,
+    ADAM,
+    BINARY_CROSS_ENTROPY,
+    CROSS_ENTROPY,
+    HYPER_BETA1,
+    HYPER_BETA2,
+    HYPER_EPS,
+    HYPER_LEARNING_RATE,
+    HYPER_WEIGHT_DECAY,
+    IDENTITY,
+    MAE,
+    MOMENTUM,
+    MSE,
+    RELU,
+    RMSPROP,
+    SGD,
+    SIGMOID,
+    SOFTMAX,
+    TANH,
+)
 
 __all__ = [
     "activation_backward", "activation_forward", "cross_entropy_loss",
     "cross_entropy_loss_backward", "dense_backward_input", "dense_backward_params",
     "dense_forward", "gd_step_full_batch", "identity_backward", "identity_forward",
-    "loss_value", "mse_loss", "mse_loss_backward", "network_forward", "network_gradient",
-    "output_delta", "relu_backward", "relu_forward", "sgd_epoch_minibatch",
+    "loss_value", "mse_loss", "mse_loss_backward", "network_evaluate", "network_forward",
+    "network_gradient", "output_delta", "relu_backward", "relu_forward", "sgd_epoch_minibatch",
     "sgd_epoch_per_sample", "sgd_step", "sigmoid_backward", "sigmoid_forward",
     "softmax_backward", "softmax_cross_entropy_backward", "softmax_forward", "tanh_backward",
     "tanh_forward",
@@ -225,7 +247,11 @@ def activation_backward(dz, da, a, activation):
 
 
 def loss_value(a, y, loss):
-    """The batch-mean loss with code ``loss``.   a (B, N), y (B, N) -> float"""
+    """The batch-mean loss with code ``loss``, from the output activations; log losses clamp
+    them at LOG_EPS (see ``network_evaluate``, ``_output_loss`` for exact values).
+
+    a (B, N), y (B, N) -> float
+    """
     if loss == MSE:
         return mse_loss(a, y)
     if loss == CROSS_ENTROPY:
@@ -235,6 +261,35 @@ def loss_value(a, y, loss):
     if loss == BINARY_CROSS_ENTROPY:
         return binary_cross_entropy_loss(a, y)
     raise ValueError(f"unknown loss code {loss}")
+
+
+def _log_sum_exp(z):
+    """log Σⱼ e^{zⱼ} of each row, shifted by the row max so exp cannot overflow.
+
+    z (B, N) -> (B, 1)
+    """
+    top = z.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(z - top).sum(axis=1, keepdims=True))
+
+
+def _output_loss(z, a, y, loss, activation):
+    """The batch-mean loss of a network's output layer, exact: from its pre-activations z
+    where the loss pairs with the output activation, else ``loss_value`` of a = f(z).
+
+    Softmax + cross-entropy, per sample: −Σₖ yₖ log softmax(z)ₖ = Σₖ yₖ (logsumexp(z) − zₖ)
+    (logsumexp(z) − z_true for a one-hot y).
+    Sigmoid + binary cross-entropy, per output: −y log σ(z) − (1 − y) log(1 − σ(z))
+    = softplus(z) − y·z, with softplus(z) = log(1 + eᶻ) = max(z, 0) + log(1 + e^{−|z|}).
+    No probability is formed, so none underflows to 0 and is clamped: a confidently wrong
+    answer costs its full loss (~|z|), not the ~27.6 of −log(LOG_EPS).
+    z (B, N), a (B, N), y (B, N) -> float
+    """
+    if loss == CROSS_ENTROPY and activation == SOFTMAX:
+        return float((y * (_log_sum_exp(z) - z)).sum() / z.shape[0])
+    if loss == BINARY_CROSS_ENTROPY and activation == SIGMOID:
+        softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+        return float((softplus - y * z).sum() / z.shape[0])
+    return loss_value(a, y, loss)
 
 
 def output_delta(dz, a, y, loss, activation):
@@ -357,36 +412,51 @@ def _layers(params, sizes):
             for i, (w, b) in enumerate(layer_slices(sizes))]
 
 
+def _forward(params, sizes, activations, X):
+    """Every layer's activations for the rows of X (X itself first), and the output layer's
+    pre-activations z (for ``_output_loss``)."""
+    acts = [X.astype(np.float64)]
+    z = None
+    for (W, b), act in zip(_layers(params, sizes), activations):
+        z = np.empty((X.shape[0], W.shape[0]))
+        dense_forward(z, acts[-1], W, b)
+        a = np.empty_like(z)
+        activation_forward(a, z, act)
+        acts.append(a)
+    return acts, z
+
+
 def network_forward(out, params, sizes, activations, X):
     """Output activations of the whole network for every row of X.
 
     params (P,), sizes (L+1,), activations (L,), X (N, sizes[0]) -> out (N, sizes[-1])
     """
-    a = X.astype(np.float64)
-    for (W, b), act in zip(_layers(params, sizes), activations):
-        z = np.empty((a.shape[0], W.shape[0]))
-        dense_forward(z, a, W, b)
-        a = np.empty_like(z)
-        activation_forward(a, z, act)
-    out[...] = a
+    out[...] = _forward(params, sizes, activations, X)[0][-1]
+
+
+def network_evaluate(out, params, sizes, activations, loss, X, Y):
+    """``network_forward`` into ``out``, and the mean over the rows of X of each sample's
+    exact loss (``_output_loss``: from z for softmax + cross-entropy and sigmoid + binary
+    cross-entropy; ½‖a − y‖², Σ|a − y| or the clamped log losses otherwise).
+
+    params (P,), X (N, sizes[0]), Y (N, sizes[-1]) -> out (N, sizes[-1]), returns the loss
+    """
+    acts, z = _forward(params, sizes, activations, X)
+    out[...] = acts[-1]
+    return _output_loss(z, acts[-1], Y, loss, activations[-1])
 
 
 def network_gradient(grads, params, sizes, activations, loss, X, Y):
-    """Backpropagation: the gradient of the batch-mean loss, and that loss.
+    """Backpropagation: the gradient of the batch-mean loss, and that loss (exact, as in
+    ``network_evaluate``).
 
     δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ);  δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ ⊙ f′(zˡ);  ∂L/∂Wˡ = δˡ(aˡ⁻¹)ᵀ, ∂L/∂bˡ = δˡ.
     params (P,), X (B, sizes[0]), Y (B, sizes[-1]) -> grads (P,), returns the loss
     """
     layers = _layers(params, sizes)
     grad_layers = _layers(grads, sizes)
-    acts = [X.astype(np.float64)]
-    for (W, b), act in zip(layers, activations):
-        z = np.empty((X.shape[0], W.shape[0]))
-        dense_forward(z, acts[-1], W, b)
-        a = np.empty_like(z)
-        activation_forward(a, z, act)
-        acts.append(a)
-    value = loss_value(acts[-1], Y, loss)
+    acts, z = _forward(params, sizes, activations, X)
+    value = _output_loss(z, acts[-1], Y, loss, activations[-1])
     delta = np.empty_like(acts[-1])
     output_delta(delta, acts[-1], Y, loss, activations[-1])
     for layer in range(len(layers) - 1, -1, -1):
@@ -411,7 +481,8 @@ def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_siz
     total = 0.0
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        total += network_gradient(grads, params, sizes, activations, loss, X[idx], Y[idx]) * len(idx)
+        batch_loss = network_gradient(grads, params, sizes, activations, loss, X[idx], Y[idx])
+        total += batch_loss * len(idx)
         sgd_step(params, grads, learning_rate)
     return total / len(order)
 
@@ -448,6 +519,7 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     total = 0.0
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        total += network_gradient(grads, params, sizes, activations, loss, X[idx], Y[idx]) * len(idx)
+        batch_loss = network_gradient(grads, params, sizes, activations, loss, X[idx], Y[idx])
+        total += batch_loss * len(idx)
         optimizer_step(params, state, step, grads, optimizer, hyper)
     return total / len(order)

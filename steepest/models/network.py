@@ -331,9 +331,14 @@ class Network:
         truth = None if not classify else labels if labels is not None else Y.argmax(axis=1)
         loss_sum, correct = 0.0, 0
         for start, stop in _row_chunks(X.shape[0], verbose, "evaluate"):
-            out, out_dev = self._forward(X[start:stop])
-            # loss_value is a mean over its rows; weighting by rows gives the mean over X
-            loss = k.kernels.loss_value(out_dev, k.to_device(Y[start:stop]), self._loss_code)
+            out = np.empty((stop - start, self.sizes[-1]), np.float32)
+            out_dev = k.to_device(out)
+            # the exact loss (cross-entropies from the pre-activations), a mean over the
+            # chunk's rows; weighting by rows gives the mean over X
+            loss = k.kernels.network_evaluate(
+                out_dev, k.to_device(self._params), self._size_array, self._activation_codes,
+                self._loss_code, k.to_device(X[start:stop]), k.to_device(Y[start:stop]))
+            k.to_host(out, out_dev)
             loss_sum += float(loss) * (stop - start)
             if classify:
                 correct += int(np.count_nonzero(_classes(out) == truth[start:stop]))

@@ -16,21 +16,42 @@ summation order):
 * σ uses the vector exp of ``_simd.vexp`` (within 2 ulp); ReLU, identity are exact; tanh and
   softmax use the scalar library exp/tanh.
 
+* The loss is taken at the output layer's forward step, while its pre-activations z are
+  still there: softmax + cross-entropy and sigmoid + binary cross-entropy from z, exact
+  (``reference._output_loss``), every other pair from the activations.
+
 It serves every CPU training loop (``loops.py``, ``optimizer_loops.py``) and the
-whole-network ``network_forward`` / ``network_gradient``; the layer kernels of ``dense.py``
-and ``activations.py`` stay the per-layer API.
+whole-network ``network_forward`` / ``network_evaluate`` / ``network_gradient``; the layer
+kernels of ``dense.py`` and ``activations.py`` stay the per-layer API.
 """
 
 import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ..codes import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, RELU, SIGMOID, SOFTMAX,
-                     TANH)
+from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, RELU, SIGMOID, SOFTMAX, TANH
 from ._jit import JIT_OPTIONS, jit, jit_inline, jit_parallel
+from ._simd import (
+    LANES,
+    compact8,
+    nonzero_position_table,
+    prefetch,
+    vadd,
+    vdiv,
+    vexp,
+    vfma,
+    vload,
+    vmul,
+    vmuladd,
+    vpositive,
+    vrelu,
+    vsplat,
+    vstore,
+    vsub,
+    vsum,
+    vzero,
+)
 from .optimizers import optimizer_step
-from ._simd import (LANES, compact8, nonzero_position_table, prefetch, vadd, vdiv, vexp, vfma,
-                    vload, vmul, vmuladd, vpositive, vrelu, vsplat, vstore, vsub, vsum, vzero)
 
 ONE = np.float32(1.0)
 ZERO = np.float32(0.0)
@@ -201,19 +222,123 @@ def _activate(acts, base, n, padded, code):
         for j in range(n):
             acts[base + j] = np.tanh(acts[base + j])
     elif code == SOFTMAX:
-        top = acts[base]
-        for j in range(1, n):
-            top = max(top, acts[base + j])
-        total = ZERO
-        for j in range(n):
-            e = np.exp(acts[base + j] - top)
-            acts[base + j] = e
-            total += e
-        inv = ONE / total
-        for j in range(n):
-            acts[base + j] *= inv
+        _softmax(acts, base, n, _row_max(acts, base, n))
     for j in range(n, padded):
         acts[base + j] = ZERO
+
+
+@jit_inline
+def _row_max(acts, base, n):
+    """max z over acts[base:base + n] (softmax's shift)."""
+    top = acts[base]
+    for j in range(1, n):
+        top = max(top, acts[base + j])
+    return top
+
+
+@jit_inline
+def _softmax(acts, base, n, top):
+    """softmax(z) in place on acts[base:base + n], shifted by ``top`` = max z so that exp
+    cannot overflow; returns Σⱼ e^{zⱼ − top} (log-sum-exp needs it)."""
+    total = ZERO
+    for j in range(n):
+        e = np.exp(acts[base + j] - top)
+        acts[base + j] = e
+        total += e
+    inv = ONE / total
+    for j in range(n):
+        acts[base + j] *= inv
+    return total
+
+
+@jit
+def _softmax_cross_entropy(acts, base, n, Y, y_row):
+    """softmax(z) in place on acts[base:base + n], and the sample's exact cross-entropy
+    Σₖ yₖ (logsumexp(z) − zₖ), with logsumexp(z) − zₖ = (max z − zₖ) + log Σⱼ e^{zⱼ − max z}.
+
+    Both terms are ≥ 0 and no probability is formed, so nothing is clamped or cancels.  The
+    softmax's own exp pass gives the sum: one log per sample, as the clamped loss cost.
+    """
+    top = _row_max(acts, base, n)
+    gap = ZERO   # Σ yₖ (max z − zₖ), read before softmax overwrites z
+    mass = ZERO  # Σ yₖ (1 for a one-hot target)
+    for j in range(n):
+        y = np.float32(Y[y_row, j])
+        if y != ZERO:
+            gap += y * (top - acts[base + j])
+            mass += y
+    return gap + mass * np.log(_softmax(acts, base, n, top))
+
+
+@jit
+def _sigmoid_binary_cross_entropy(acts, base, n, padded, code, Y, y_row):
+    """σ(z) in place on acts[base:base + n] (``code`` is SIGMOID's: passed on, not written
+    as a constant, so that ``_activate`` is not compiled a second time for a literal), and
+    the sample's exact binary cross-entropy
+    Σᵢ softplus(zᵢ) − yᵢzᵢ, with softplus(z) = max(z, 0) + log(1 + e^{−|z|}).
+
+    log(1 + e^{−|z|}) = −log σ(|z|), and σ(|z|) is a or 1 − a, whichever is ≥ ½: it never
+    underflows, and the vector σ's own exp serves, so a sample costs one log per output as
+    the clamped loss did.
+    """
+    value = ZERO
+    for j in range(n):  # the part from z, read before σ overwrites it
+        z = acts[base + j]
+        value += max(z, ZERO) - np.float32(Y[y_row, j]) * z
+    _activate(acts, base, n, padded, code)
+    for j in range(n):
+        a = acts[base + j]
+        value -= np.log(max(a, ONE - a))
+    return value
+
+
+@jit
+def _activation_loss(acts, base, n, Y, y_row, loss):
+    """The sample's loss from its output activations a in acts[base:base + n], log losses
+    clamped: the value half of ``_output_delta``, for evaluation, which needs no δ."""
+    value = ZERO
+    for j in range(n):
+        a = acts[base + j]
+        y = np.float32(Y[y_row, j])
+        if loss == CROSS_ENTROPY:
+            if y != 0:
+                value -= y * np.log(max(a, LOG_EPS))
+        elif loss == MAE:
+            value += abs(a - y)
+        elif loss == BINARY_CROSS_ENTROPY:
+            if y != 0:
+                value -= y * np.log(max(a, LOG_EPS))
+            if y != ONE:
+                value -= (ONE - y) * np.log(max(ONE - a, LOG_EPS))
+        else:
+            d = a - y
+            value += HALF * d * d
+    return value
+
+
+@jit
+def loss_from_logits(loss, code):
+    """Whether a sample's loss is taken exactly from the output pre-activations z (softmax +
+    cross-entropy, sigmoid + binary cross-entropy) rather than from the activations a."""
+    return (loss == CROSS_ENTROPY and code == SOFTMAX) or (
+        loss == BINARY_CROSS_ENTROPY and code == SIGMOID)
+
+
+@jit_inline
+def _activate_output(acts, base, n, padded, code, loss, Y, y_row):
+    """The output layer's f(z) in place, as ``_activate``; returns the sample's exact loss
+    from z where ``loss_from_logits``, taken before z is overwritten, else 0 (the loss is
+    then one of a: ``_output_delta``'s).
+    """
+    if loss == CROSS_ENTROPY and code == SOFTMAX:
+        value = _softmax_cross_entropy(acts, base, n, Y, y_row)
+        for j in range(n, padded):
+            acts[base + j] = ZERO
+        return value
+    if loss == BINARY_CROSS_ENTROPY and code == SIGMOID:
+        return _sigmoid_binary_cross_entropy(acts, base, n, padded, code, Y, y_row)
+    _activate(acts, base, n, padded, code)
+    return ZERO
 
 
 @jit
@@ -292,29 +417,61 @@ def _dense_forward_row(acts, out_base, in_base, w, w0, bias, b0, n_out, in_padde
         acts[out_base + o] = bias[b0 + o] + vsum(vadd(acc0, acc1))
 
 
+@jit_inline
+def forward_logits(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
+                   b_off, a_off):
+    """Every layer's activations for one input row x, into acts[arow:arow + row width],
+    except the output layer's: it is left as its pre-activations z (the loss may need them).
+    """
+    n_layers = sizes.shape[0] - 1
+    _first_layer_forward(acts, arow + a_off[1], w, bias, x, idx, n_nonzero, pads[1], b_off[0])
+    for layer in range(1, n_layers):
+        _activate(acts, arow + a_off[layer], sizes[layer], pads[layer], activations[layer - 1])
+        _dense_forward_row(acts, arow + a_off[layer + 1], arow + a_off[layer], w, w_off[layer],
+                           bias, b_off[layer], sizes[layer + 1], pads[layer])
+
+
 @jit
 def forward_sample(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
                    b_off, a_off):
     """Every layer's activations for one input row x, into acts[arow:arow + row width]."""
-    n_layers = sizes.shape[0] - 1
-    _first_layer_forward(acts, arow + a_off[1], w, bias, x, idx, n_nonzero, pads[1], b_off[0])
-    _activate(acts, arow + a_off[1], sizes[1], pads[1], activations[0])
-    for layer in range(1, n_layers):
-        _dense_forward_row(acts, arow + a_off[layer + 1], arow + a_off[layer], w, w_off[layer],
-                           bias, b_off[layer], sizes[layer + 1], pads[layer])
-        _activate(acts, arow + a_off[layer + 1], sizes[layer + 1], pads[layer + 1],
-                  activations[layer])
+    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
+                   b_off, a_off)
+    last = sizes.shape[0] - 1
+    _activate(acts, arow + a_off[last], sizes[last], pads[last], activations[last - 1])
+
+
+@jit_inline
+def forward_sample_loss(acts, arow, w, bias, x, idx, n_nonzero, Y, y_row, sizes, activations,
+                        loss, pads, w_off, b_off, a_off):
+    """``forward_sample``, returning the sample's exact loss against row y_row of Y where
+    ``loss_from_logits`` (else 0, see ``_activate_output``)."""
+    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
+                   b_off, a_off)
+    last = sizes.shape[0] - 1
+    return _activate_output(acts, arow + a_off[last], sizes[last], pads[last],
+                            activations[last - 1], loss, Y, y_row)
 
 
 @jit
 def _output_delta(deltas, acts, base, Y, y_row, n_out, padded, loss, code, inv_b):
-    """δᴸ for one sample (with the batch's 1/B), written at deltas[base:]; returns its loss.
+    """δᴸ for one sample (with the batch's 1/B), written at deltas[base:]; returns its loss
+    from a, log losses clamped as in ``loss_value``, or 0 where ``loss_from_logits`` (that
+    loss was taken exactly from z by ``_activate_output``, and δ = a − y needs no log).
 
     The formulas of ``losses.py`` (loss_value, output_delta) restated for one row: calling
     those 2-D kernels here costs seconds of compile time (they bring every activation's
     backward along).  tests/test_fused_cpu.py holds the two to the reference for every
     loss and output activation.  An unknown loss code is MSE, as in ``loss_value``.
+    The loss and δ share one loop on purpose: under fastmath, LLVM's operand order for
+    δ·a·(1 − a) depends on the code around it, and this is the order training has used.
     """
+    if loss_from_logits(loss, code):  # the fused deltas: the Jacobian cancels against ∂L/∂a
+        for j in range(n_out):
+            deltas[base + j] = (acts[base + j] - np.float32(Y[y_row, j])) * inv_b
+        for j in range(n_out, padded):
+            deltas[base + j] = ZERO
+        return ZERO
     value = ZERO
     for j in range(n_out):
         a = acts[base + j]
@@ -337,10 +494,7 @@ def _output_delta(deltas, acts, base, Y, y_row, n_out, padded, loss, code, inv_b
             d = a - y
             value += HALF * d * d
             da = d
-        if (loss == CROSS_ENTROPY and code == SOFTMAX) or (
-                loss == BINARY_CROSS_ENTROPY and code == SIGMOID):
-            da = a - y  # the fused deltas: the Jacobian cancels against ∂L/∂a
-        elif code == SIGMOID:
+        if code == SIGMOID:
             da *= a * (ONE - a)
         elif code == TANH:
             da *= ONE - a * a
@@ -396,7 +550,8 @@ def _hidden_delta(deltas, acts, below, above, w, w0, n_out, n_in, in_padded, cod
 @jit
 def backward_sample(deltas, acts, arow, w, Y, y_row, sizes, activations, loss, pads, w_off,
                     a_off, inv_b):
-    """Every layer's δ for one sample (from ``forward_sample``'s acts); returns its loss."""
+    """Every layer's δ for one sample (from ``forward_sample``'s acts); returns its loss from a
+    (``_output_delta``)."""
     n_layers = sizes.shape[0] - 1
     value = _output_delta(deltas, acts, arow + a_off[n_layers], Y, y_row, sizes[n_layers],
                           pads[n_layers], loss, activations[n_layers - 1], inv_b)
@@ -506,7 +661,8 @@ def forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_ro
                           idx_stride, n_nonzero, sparse, sizes, activations, loss, pads, w_off,
                           b_off, a_off, row_width, inv_b):
     """Forward and backward of the samples order[start:start + n_rows], sample s into slot
-    s of acts/deltas (its δ carrying ``inv_b``); returns ``total`` plus their losses."""
+    s of acts/deltas (its δ carrying ``inv_b``); returns ``total`` plus their losses (exact
+    from z where ``loss_from_logits``, else from a)."""
     n_in = sizes[0]
     for s in range(n_rows):
         prefetch_sample(X, Y, order, start + s + PREFETCH_AHEAD)
@@ -516,8 +672,9 @@ def forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_ro
         if sparse:
             n_nonzero[s] = compact_nonzero(idx[ibase:ibase + n_in + 8], x)
         arow = s * row_width
-        forward_sample(acts, arow, w, bias, x, idx[ibase:], n_nonzero[s], sizes, activations,
-                       pads, w_off, b_off, a_off)
+        # each gives its share of the sample's loss, the other 0 (see loss_from_logits)
+        total += forward_sample_loss(acts, arow, w, bias, x, idx[ibase:], n_nonzero[s], Y, row,
+                                     sizes, activations, loss, pads, w_off, b_off, a_off)
         total += backward_sample(deltas, acts, arow, w, Y, row, sizes, activations, loss, pads,
                                  w_off, a_off, inv_b)
     return total
@@ -655,6 +812,76 @@ def fused_forward(out, params, sizes, activations, X):
     else:
         forward_rows(out, w, bias, X, 0, n, sparse, sizes, activations, pads, w_off, b_off,
                      a_off, row_width)
+
+
+@jit
+def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, sizes, activations, loss, pads,
+                  w_off, b_off, a_off, row_width):
+    """``forward_rows`` that also returns the sum of the rows' losses: exact from z where
+    ``loss_from_logits``, else from a (``_activation_loss``, log losses clamped)."""
+    n_in = sizes[0]
+    last = sizes.shape[0] - 1
+    exact = loss_from_logits(loss, activations[last - 1])
+    acts = np.empty(row_width, np.float32)
+    idx = np.empty(n_in + 8, np.int32)
+    n_nonzero = n_in
+    if not sparse:
+        for i in range(n_in):
+            idx[i] = i
+    total = ZERO
+    for row in range(first, last_row):
+        x = X[row]
+        if sparse:
+            n_nonzero = compact_nonzero(idx, x)
+        value = forward_sample_loss(acts, 0, w, bias, x, idx, n_nonzero, Y, row, sizes,
+                                    activations, loss, pads, w_off, b_off, a_off)
+        if not exact:
+            value = _activation_loss(acts, a_off[last], sizes[last], Y, row, loss)
+        total += value
+        for j in range(sizes[last]):
+            out[row, j] = acts[a_off[last] + j]
+    return total
+
+
+@jit_parallel
+def evaluate_rows_parallel(out, w, bias, X, Y, sparse, sizes, activations, loss, pads, w_off,
+                           b_off, a_off, row_width):
+    """``evaluate_rows`` over all of X in blocks of PARALLEL_ROW_BLOCK rows, across threads;
+    the blocks' sums are added in block order, so the loss does not depend on the threads."""
+    n = X.shape[0]
+    n_blocks = (n + PARALLEL_ROW_BLOCK - 1) // PARALLEL_ROW_BLOCK
+    sums = np.empty(n_blocks, np.float32)
+    for block in prange(n_blocks):
+        first = block * PARALLEL_ROW_BLOCK
+        sums[block] = evaluate_rows(out, w, bias, X, Y, first,
+                                    min(n, first + PARALLEL_ROW_BLOCK), sparse, sizes,
+                                    activations, loss, pads, w_off, b_off, a_off, row_width)
+    total = ZERO
+    for block in range(n_blocks):
+        total += sums[block]
+    return total
+
+
+@jit
+def fused_evaluate(out, params, sizes, activations, loss, X, Y):
+    """``fused_forward`` into ``out``, and the mean loss over the rows of X against Y, each
+    row's taken at its output layer (exact from z where the loss pairs with the output).
+
+    X (N, IN), Y (N, OUT) -> out (N, OUT), returns the loss
+    """
+    n = X.shape[0]
+    pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
+    w = np.empty(w_total, np.float32)
+    bias = np.empty(b_total, np.float32)
+    pack_params(w, bias, params, sizes, pads, w_off, b_off)
+    sparse = inputs_are_sparse(X, np.arange(min(n, DENSITY_ROWS)))
+    if n >= PARALLEL_MIN_ROWS:
+        total = evaluate_rows_parallel(out, w, bias, X, Y, sparse, sizes, activations, loss,
+                                       pads, w_off, b_off, a_off, row_width)
+    else:
+        total = evaluate_rows(out, w, bias, X, Y, 0, n, sparse, sizes, activations, loss, pads,
+                              w_off, b_off, a_off, row_width)
+    return total / np.float32(n)
 
 
 @jit

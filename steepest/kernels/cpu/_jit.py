@@ -25,7 +25,7 @@
 
 import hashlib
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numba
@@ -48,7 +48,7 @@ jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)
 
 _KERNEL_DIR = Path(__file__).resolve().parent
 
-@lru_cache(maxsize=None)
+@cache
 def _kernel_set_stamp():
     """A hash of every source file the CPU kernels are compiled from."""
     digest = hashlib.sha256(numba.__version__.encode())

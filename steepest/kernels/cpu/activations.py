@@ -26,7 +26,10 @@ def identity_backward(dz, da, a):
 
 @jit
 def sigmoid_forward(a, z):
-    """a = σ(z) = 1 / (1 + e⁻ᶻ); e⁻ᶻ may overflow to inf, giving exactly 0.   z (B, N) -> a (B, N)"""
+    """a = σ(z) = 1 / (1 + e⁻ᶻ); e⁻ᶻ may overflow to inf, giving exactly 0.
+
+    z (B, N) -> a (B, N)
+    """
     for s in range(z.shape[0]):
         for j in range(z.shape[1]):
             a[s, j] = ONE / (ONE + np.exp(-z[s, j]))

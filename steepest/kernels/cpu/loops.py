@@ -1,7 +1,9 @@
 """Whole training loops on the CPU, each one compiled call: no Python runs per sample or step.
 
-Each returns the epoch's mean loss over samples (each batch's loss taken before its update),
-so a NaN or inf anywhere in the epoch shows up in the one number the caller checks.
+Each returns the epoch's mean loss over samples (each batch's loss taken before its update;
+exact from the output pre-activations for softmax + cross-entropy and sigmoid + binary
+cross-entropy, see ``_fused.py``), so a NaN or inf anywhere in the epoch shows up in the one
+number the caller checks.
 """
 
 import numpy as np

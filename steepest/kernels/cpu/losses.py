@@ -3,8 +3,8 @@
 import numpy as np
 
 from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, SIGMOID, SOFTMAX
-from .activations import activation_backward
 from ._jit import jit
+from .activations import activation_backward
 
 HALF = np.float32(0.5)
 LOG_EPS = np.float32(1e-12)
@@ -120,7 +120,9 @@ def sigmoid_binary_cross_entropy_backward(dz, a, y):
 
 @jit
 def loss_value(a, y, loss):
-    """The batch-mean loss with code ``loss``.   a (B, N), y (B, N) -> float"""
+    """The batch-mean loss with code ``loss``, from the output activations; log losses clamp
+    them at LOG_EPS (see ``network_evaluate`` for exact values).   a, y (B, N) -> float
+    """
     if loss == CROSS_ENTROPY:
         return cross_entropy_loss(a, y)
     if loss == MAE:

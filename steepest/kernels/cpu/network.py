@@ -8,7 +8,7 @@ same maths, δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ �
 ``reference.network_gradient``, which the tests hold these to.
 """
 
-from ._fused import fused_forward, fused_gradient
+from ._fused import fused_evaluate, fused_forward, fused_gradient
 from ._jit import jit
 
 
@@ -23,8 +23,21 @@ def network_forward(out, params, sizes, activations, X):
 
 
 @jit
+def network_evaluate(out, params, sizes, activations, loss, X, Y):
+    """``network_forward`` into ``out``, and the mean over the rows of X of each sample's
+    exact loss against Y (softmax + cross-entropy and sigmoid + binary cross-entropy from
+    the output pre-activations z, see ``reference.network_evaluate``).
+
+    The loss is taken per row as it leaves the fused forward pass: no second pass over X.
+    params (P,), X (N, sizes[0]), Y (N, sizes[-1]) -> out (N, sizes[-1]), returns the loss
+    """
+    return fused_evaluate(out, params, sizes, activations, loss, X, Y)
+
+
+@jit
 def network_gradient(grads, params, sizes, activations, loss, X, Y):
-    """Backpropagation: the gradient of the batch-mean loss over all of X, and that loss.
+    """Backpropagation: the gradient of the batch-mean loss over all of X, and that loss
+    (exact, as in ``network_evaluate``).
 
     Runs on the fused path (``_fused.fused_gradient``): each row through the whole network,
     zero inputs skipped, X taken in chunks so the scratch stays bounded for any N.

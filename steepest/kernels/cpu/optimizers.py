@@ -7,8 +7,17 @@ decay as λθ to the gradient (on every parameter, biases included).
 
 import numpy as np
 
-from ..codes import (ADAGRAD, ADAM, HYPER_BETA1, HYPER_BETA2, HYPER_EPS, HYPER_LEARNING_RATE,
-                     HYPER_WEIGHT_DECAY, MOMENTUM, RMSPROP)
+from ..codes import (
+    ADAGRAD,
+    ADAM,
+    HYPER_BETA1,
+    HYPER_BETA2,
+    HYPER_EPS,
+    HYPER_LEARNING_RATE,
+    HYPER_WEIGHT_DECAY,
+    MOMENTUM,
+    RMSPROP,
+)
 from ._jit import jit
 
 ONE = np.float32(1.0)

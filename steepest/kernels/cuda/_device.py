@@ -11,6 +11,7 @@ import functools
 import math
 
 import numpy as np
+
 # numba's float32 type, not NumPy's: the simulator sizes dynamic shared arrays with it
 from numba import float32 as FLOAT32_TYPE  # noqa: F401  (used by the kernel modules)
 
@@ -44,7 +45,7 @@ def flat(array):
     return array.reshape(int(array.size))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def no_rows():
     """A 1-element int64 device array passed as ``rows`` when a kernel does not gather."""
     return cuda.to_device(np.zeros(1, np.int64))
@@ -84,11 +85,18 @@ def activate_backward(da, a, activation):
 
 # ---------------------------------------------------------------------------- one row
 @cuda.jit(device=True)
-def softmax_row(out, out_base, z, z_base, n):
-    """out[out_base + j] = softmax(z[z_base : z_base + n])ⱼ, shifted by the max; may be in place."""
+def row_max(z, z_base, n):
     m = z[z_base]
     for j in range(1, n):
         m = max(m, z[z_base + j])
+    return m
+
+
+@cuda.jit(device=True)
+def softmax_row(out, out_base, z, z_base, n):
+    """out[out_base + j] = softmax(z[z_base : z_base + n])ⱼ, shifted by the max m so that exp
+    cannot overflow; may be in place.  Returns Σⱼ e^{zⱼ − m} (log-sum-exp needs it)."""
+    m = row_max(z, z_base, n)
     total = ZERO
     for j in range(n):
         e = math.exp(z[z_base + j] - m)
@@ -97,6 +105,7 @@ def softmax_row(out, out_base, z, z_base, n):
     inv = ONE / total
     for j in range(n):
         out[out_base + j] *= inv
+    return total
 
 
 @cuda.jit(device=True)
@@ -111,9 +120,11 @@ def softmax_backward_row(dz, dz_base, da, da_base, a, a_base, n):
 
 @cuda.jit(device=True)
 def row_loss(a, a_base, y, y_base, n, loss):
-    """One sample's loss by code: ½‖a − y‖², −Σ y log a, Σ|a − y|, or binary cross-entropy.
+    """One sample's loss by code from its activations: ½‖a − y‖², −Σ y log a, Σ|a − y|, or
+    binary cross-entropy.
 
-    Arguments of logs are clamped to ≥ 1e-12, as in the reference.
+    Arguments of logs are clamped to ≥ 1e-12, as in the reference's ``loss_value``; the
+    networks' reported losses are exact instead (``activate_output_row``).
     """
     total = ZERO
     for j in range(n):
@@ -130,6 +141,58 @@ def row_loss(a, a_base, y, y_base, n, loss):
         else:
             total += HALF * (p - t) * (p - t)
     return total
+
+
+@cuda.jit(device=True)
+def softmax_cross_entropy_row(out, base, y, y_base, n):
+    """softmax(z) in place on out[base : base + n], and the sample's exact cross-entropy
+    Σₖ yₖ (logsumexp(z) − zₖ), with logsumexp(z) − zₖ = (max z − zₖ) + log Σⱼ e^{zⱼ − max z}:
+    no probability is formed, so none underflows to a clamped 0."""
+    m = row_max(out, base, n)
+    gap = ZERO   # Σ yₖ (max z − zₖ), read before the softmax overwrites z
+    mass = ZERO  # Σ yₖ (1 for a one-hot target)
+    for j in range(n):
+        t = y[y_base + j]
+        if t != ZERO:
+            gap += t * (m - out[base + j])
+            mass += t
+    return gap + mass * math.log(softmax_row(out, base, out, base, n))
+
+
+@cuda.jit(device=True)
+def sigmoid_binary_cross_entropy_row(z, base, y, y_base, n):
+    """The sample's exact binary cross-entropy from z[base : base + n]: Σᵢ softplus(zᵢ) − yᵢzᵢ,
+    with softplus(z) = max(z, 0) + log(1 + e^{−|z|}), which never overflows."""
+    total = ZERO
+    for j in range(n):
+        v = z[base + j]
+        total += max(v, ZERO) - y[y_base + j] * v + math.log1p(math.exp(-abs(v)))
+    return total
+
+
+@cuda.jit(device=True)
+def activate_output_row(out, base, y, y_base, n, loss, activation):
+    """The output layer of one row: f(z) in place on out[base : base + n], where the forward
+    matmul left z, and the row's loss.
+
+    Softmax + cross-entropy and sigmoid + binary cross-entropy take the loss exactly from z
+    before it is overwritten (the reference's ``_output_loss``); the other pairs from a
+    (``row_loss``, log losses clamped).
+    """
+    if loss == CROSS_ENTROPY and activation == SOFTMAX:
+        return softmax_cross_entropy_row(out, base, y, y_base, n)
+    exact = loss == BINARY_CROSS_ENTROPY and activation == SIGMOID
+    value = ZERO
+    if exact:
+        value = sigmoid_binary_cross_entropy_row(out, base, y, y_base, n)
+    if activation == SOFTMAX:
+        softmax_row(out, base, out, base, n)
+    else:
+        for j in range(n):
+            out[base + j] = activate(out[base + j], activation)
+    if not exact:
+        value = row_loss(out, base, y, y_base, n, loss)
+    return value
 
 
 @cuda.jit(device=True)

@@ -4,9 +4,19 @@ Rows of softmax are short here (network outputs), so a thread per row beats a bl
 reduction and needs no warp intrinsics (which the simulator lacks).
 """
 
-from ._device import (ELEMENTWISE_THREADS, ONE, ZERO, activate, activate_backward, blocks_for,
-                      cuda, flat, softmax_backward_row, softmax_row)
 from ..codes import IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
+from ._device import (
+    ELEMENTWISE_THREADS,
+    ONE,
+    ZERO,
+    activate,
+    activate_backward,
+    blocks_for,
+    cuda,
+    flat,
+    softmax_backward_row,
+    softmax_row,
+)
 
 __all__ = [
     "activation_backward", "activation_forward", "identity_backward", "identity_forward",

@@ -16,9 +16,18 @@ fused into delta propagation, and the parameter update fused into the gradient (
 
 import numpy as np
 
-from ._device import (ONE, TILE, TILE_PADDED, ZERO, activate, activate_backward, blocks_for,
-                      cuda, no_rows)
 from ..codes import IDENTITY, SOFTMAX
+from ._device import (
+    ONE,
+    TILE,
+    TILE_PADDED,
+    ZERO,
+    activate,
+    activate_backward,
+    blocks_for,
+    cuda,
+    no_rows,
+)
 
 __all__ = ["dense_forward", "dense_backward_input", "dense_backward_params"]
 

@@ -46,12 +46,23 @@ Each loop returns the epoch's mean loss over samples (each batch's loss before i
 
 import numpy as np
 
-from ._device import (FLOAT32_TYPE, ONE, ZERO, activate, activate_backward, cuda, flat, row_loss,
-                      row_output_delta, softmax_backward_row, softmax_row)
+from .. import _cuda
+from ..codes import IDENTITY, SOFTMAX
+from ._device import (
+    FLOAT32_TYPE,
+    ONE,
+    ZERO,
+    activate,
+    activate_backward,
+    activate_output_row,
+    cuda,
+    flat,
+    row_output_delta,
+    softmax_backward_row,
+    softmax_row,
+)
 from .network import Workspace, layer_views
 from .optimizers import launch_optimizer, on_device, read_step, write_step
-from .. import _cuda
-from ..codes import SOFTMAX
 
 __all__ = ["gd_step_full_batch", "optimizer_epoch_minibatch", "sgd_epoch_minibatch",
            "sgd_epoch_per_sample"]
@@ -125,6 +136,8 @@ def _sgd_epoch_one_block_kernel(params, sizes, activations, w_offsets, a_offsets
             in_buf = X if layer == 0 else work
             out_base = work_base + a_offsets[layer + 1]
             act = activations[layer]
+            if layer == n_layers - 1:
+                act = IDENTITY  # z stays: the loss phase applies f and takes exact losses
             pairs = rows * n_out
             parts = _parts(pairs, n_in, T, coalesce_parts)
             for job in range(t, pairs * parts, T):
@@ -157,7 +170,7 @@ def _sgd_epoch_one_block_kernel(params, sizes, activations, w_offsets, a_offsets
                 for r in range(t, rows, T):
                     softmax_row(work, out_base + r * n_out, work, out_base + r * n_out, n_out)
                 cuda.syncthreads()
-        # ---------------------------------------------------------------- loss and δᴸ
+        # ---------------------------------------------------------- f, loss and δᴸ
         d_cur = work_base + delta_offsets[0]
         d_other = work_base + delta_offsets[1]
         out_base = work_base + a_offsets[n_layers]
@@ -165,7 +178,8 @@ def _sgd_epoch_one_block_kernel(params, sizes, activations, w_offsets, a_offsets
         for r in range(t, rows, T):
             y_base = order[start + r] * width_out
             a_row = out_base + r * width_out
-            my_loss += row_loss(work, a_row, Y, y_base, width_out, loss)
+            my_loss += activate_output_row(work, a_row, Y, y_base, width_out, loss,
+                                           activations[n_layers - 1])
             row_output_delta(work, d_cur + r * width_out, work, a_row, Y, y_base, width_out,
                              loss, activations[n_layers - 1], inv_rows)
         cuda.syncthreads()
@@ -321,7 +335,7 @@ def _tiled_epoch(params, sizes, activations, loss, X, Y, order, batch_size, lear
     workspace.reset_loss()
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
-        workspace.forward(views, X, n_rows, order, start, training=True)
+        workspace.forward(views, X, n_rows, order, start, keep_z=True)
         workspace.backward(views, views, X, Y_flat, int(loss), n_rows,
                            -float(learning_rate), False, 1.0 / n, order, start)
     return workspace.read_loss()
@@ -381,7 +395,7 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     workspace.reset_loss()
     for start in range(0, n, batch):
         n_rows = min(batch, n - start)
-        workspace.forward(views, X, n_rows, order, start, training=True)
+        workspace.forward(views, X, n_rows, order, start, keep_z=True)
         workspace.backward(views, grad_views, X, Y_flat, int(loss), n_rows, 1.0, True, 1.0 / n,
                            order, start)
         t += 1

@@ -4,14 +4,26 @@ Losses are deterministic: no atomics.  Each row's loss goes to its own cell of a
 vector (a training loop adds each step's row r into cell r, so one thread owns a cell at a
 time and launches on one stream run in order), and the host adds the cells up in float64
 when it reads the value back, once per call or epoch.  The fused kernel of the training
-steps does softmax, loss and δ in one launch.
+steps does the output activation, loss and δ in one launch: the forward matmul leaves the
+output layer's z, so softmax + cross-entropy and sigmoid + binary cross-entropy report their
+exact loss from z (``activate_output_row``); ``loss_value`` and friends, which see only a,
+clamp log arguments at 1e-12 as in the reference.
 """
 
 import numpy as np
 
-from ._device import (ELEMENTWISE_THREADS, ONE, blocks_for, cuda, flat, no_rows, row_loss,
-                      row_output_delta, softmax_row)
 from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, IDENTITY, MAE, MSE, SIGMOID, SOFTMAX
+from ._device import (
+    ELEMENTWISE_THREADS,
+    ONE,
+    activate_output_row,
+    blocks_for,
+    cuda,
+    flat,
+    no_rows,
+    row_loss,
+    row_output_delta,
+)
 
 __all__ = [
     "binary_cross_entropy_loss", "binary_cross_entropy_loss_backward", "cross_entropy_loss",
@@ -43,19 +55,35 @@ def _loss_and_delta_kernel(delta, out, Y, rows, row_start, gather, n_rows, width
                            activation, loss_sums, loss_weight):
     """A training step's output layer, per row r < n_rows of flat buffers.
 
-    Applies softmax to ``out`` in place when that is the output activation (the forward
-    matmul left z there), adds loss_weight × the row's loss to loss_sums[r], and writes δ.
+    Applies the output activation to ``out`` in place (the forward matmul left z there),
+    adds loss_weight × the row's loss (exact from z where the loss pairs with the output,
+    ``activate_output_row``) to loss_sums[r], and writes δ.
     Targets are row ``rows[row_start + r]`` of Y when gathering, else row r.
     """
     r = cuda.grid(1)
     if r < n_rows:
         base = r * width
         y_base = (rows[row_start + r] if gather else r) * width
-        if activation == SOFTMAX:
-            softmax_row(out, base, out, base, width)
-        loss_sums[r] += loss_weight * row_loss(out, base, Y, y_base, width, loss)
+        loss_sums[r] += loss_weight * activate_output_row(out, base, Y, y_base, width, loss,
+                                                          activation)
         row_output_delta(delta, base, out, base, Y, y_base, width, loss, activation,
                          ONE / np.float32(n_rows))
+
+
+@cuda.jit
+def _activate_output_kernel(out, Y, losses, n_rows, width, loss, activation):
+    """Per row r < n_rows of flat buffers: the output activation applied to ``out`` in place
+    (the forward matmul left z there) and losses[r] = the row's loss (``activate_output_row``)."""
+    r = cuda.grid(1)
+    if r < n_rows:
+        base = r * width
+        losses[r] = activate_output_row(out, base, Y, base, width, loss, activation)
+
+
+def launch_activate_output(out, Y, losses, loss, activation, n_rows, width):
+    """The inference output layer with losses, on flat buffers with rows of ``width`` values."""
+    _activate_output_kernel[blocks_for(n_rows, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS](
+        out, Y, losses, n_rows, width, loss, activation)
 
 
 def launch_loss_and_delta(delta, out, Y, loss, activation, loss_sums, loss_weight, n_rows,

@@ -6,21 +6,22 @@ vector on the device (W⁰, b⁰, W¹, b¹, …), and ``sizes``/``activations`` 
 flat vector; activations and deltas live in per-layer device buffers sized once per call for
 the largest batch.  Nothing here synchronises with the host except reading back a loss.
 
-A training step is 3L launches for L layers: L fused forward (matmul + bias + activation),
-one fused output kernel (softmax, loss, δᴸ), L − 1 fused δ propagations (matmul + f′) and L
-fused gradient-and-update kernels (θ ← θ − η∇θ, no gradient vector).  CUDA runs launches on
-one stream in order, so layer l's update follows the δ propagation that read its weights.
+A training step is 3L launches for L layers: L fused forward (matmul + bias + activation;
+the output layer's left as z), one fused output kernel (output activation, loss, δᴸ), L − 1
+fused δ propagations (matmul + f′) and L fused gradient-and-update kernels (θ ← θ − η∇θ, no
+gradient vector).  CUDA runs launches on one stream in order, so layer l's update follows
+the δ propagation that read its weights.
 """
 
 import numpy as np
 
+from ..codes import IDENTITY, SOFTMAX
 from ._device import cuda, flat
 from .activations import launch_softmax_backward, launch_softmax_forward
 from .dense import launch_backward_input, launch_forward, launch_params
-from .losses import launch_loss_and_delta
-from ..codes import SOFTMAX
+from .losses import launch_activate_output, launch_loss_and_delta
 
-__all__ = ["network_forward", "network_gradient"]
+__all__ = ["network_evaluate", "network_forward", "network_gradient"]
 
 
 def layer_views(flat_params, sizes):
@@ -49,19 +50,22 @@ class Workspace:
                                             for n in self.sizes[1:]]
         self.loss_sums = None if inference else cuda.device_array(self.capacity, np.float32)
 
-    def forward(self, views, X, n_rows, rows=None, row_start=0, out=None, training=False):
+    def forward(self, views, X, n_rows, rows=None, row_start=0, out=None, keep_z=False):
         """Fill the activations from X (rows gathered through ``rows`` when given).
 
-        With ``training`` the output softmax is left to the fused loss kernel.
+        With ``keep_z`` the output layer is left as its pre-activations z, for the loss
+        kernel, which applies the activation and takes exact losses from z.
         """
         n_layers = len(views)
         for layer, (W, b) in enumerate(views):
             inp = X if layer == 0 else self.acts[layer]
             target = out if (out is not None and layer == n_layers - 1) else self.acts[layer + 1]
             act = self.activations[layer]
+            if keep_z and layer == n_layers - 1:
+                act = IDENTITY
             launch_forward(target, inp, W, b, act, n_rows,
                            rows if layer == 0 else None, row_start)
-            if act == SOFTMAX and not (training and layer == n_layers - 1):
+            if act == SOFTMAX:
                 width = self.sizes[layer + 1]
                 launch_softmax_forward(flat(target), flat(target), n_rows, width)
 
@@ -111,8 +115,29 @@ def network_forward(out, params, sizes, activations, X):
     workspace.forward(layer_views(params, workspace.sizes), X, n, out=out)
 
 
+def network_evaluate(out, params, sizes, activations, loss, X, Y):
+    """``network_forward`` into ``out``, and the mean over the rows of X of each sample's
+    exact loss against Y (from the output pre-activations z for softmax + cross-entropy and
+    sigmoid + binary cross-entropy, see ``reference.network_evaluate``).
+
+    The last forward launch leaves z in ``out``; one row kernel applies the activation and
+    takes each row's loss, which the host adds up in float64.
+    params (P,), X (N, sizes[0]), Y (N, sizes[-1]) -> out (N, sizes[-1]), returns the loss
+    """
+    n = X.shape[0]
+    if n == 0:
+        return float("nan")
+    workspace = Workspace(sizes, activations, n, inference=True)
+    workspace.forward(layer_views(params, workspace.sizes), X, n, out=out, keep_z=True)
+    losses = cuda.device_array(n, np.float32)
+    launch_activate_output(flat(out), flat(Y), losses, int(loss), workspace.activations[-1], n,
+                           workspace.sizes[-1])
+    return float(losses.copy_to_host().sum(dtype=np.float64)) / n
+
+
 def network_gradient(grads, params, sizes, activations, loss, X, Y):
-    """Backpropagation: the gradient of the batch-mean loss over all of X, and that loss.
+    """Backpropagation: the gradient of the batch-mean loss over all of X, and that loss
+    (exact, as in ``network_evaluate``).
 
     params (P,), X (B, sizes[0]), Y (B, sizes[-1]) -> grads (P,), returns the loss
     """
@@ -120,7 +145,7 @@ def network_gradient(grads, params, sizes, activations, loss, X, Y):
     workspace = Workspace(sizes, activations, n)
     views = layer_views(params, workspace.sizes)
     workspace.reset_loss()
-    workspace.forward(views, X, n, training=True)
+    workspace.forward(views, X, n, keep_z=True)
     workspace.backward(views, layer_views(grads, workspace.sizes), X, flat(Y), int(loss), n,
                        1.0, True, 1.0 / n)
     return workspace.read_loss()

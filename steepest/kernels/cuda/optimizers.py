@@ -13,9 +13,19 @@ import math
 
 import numpy as np
 
+from ..codes import (
+    ADAGRAD,
+    ADAM,
+    HYPER_BETA1,
+    HYPER_BETA2,
+    HYPER_EPS,
+    HYPER_LEARNING_RATE,
+    HYPER_WEIGHT_DECAY,
+    MOMENTUM,
+    N_HYPER,
+    RMSPROP,
+)
 from ._device import ELEMENTWISE_THREADS, ONE, blocks_for, cuda
-from ..codes import (ADAGRAD, ADAM, HYPER_BETA1, HYPER_BETA2, HYPER_EPS, HYPER_LEARNING_RATE,
-                     HYPER_WEIGHT_DECAY, MOMENTUM, N_HYPER, RMSPROP)
 
 __all__ = ["adagrad_step", "adam_step", "momentum_step", "optimizer_step", "rmsprop_step",
            "sgd_step"]
