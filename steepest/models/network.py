@@ -51,7 +51,7 @@ PARAMETER_LIMIT = 1e12
 # Inputs whose 99th percentile of |x| is above this are "far outside the usual scale"
 # (the initialisers assume features of about unit size; raw pixels reach 255).
 INPUT_SCALE_LIMIT = 10.0
-SCALE_ROWS = 1_000
+SCALE_ROWS = 256
 # A layer whose weight-gradient norm is at most this fraction of the largest layer's gets
 # no useful gradient: float32 keeps about 7 digits.
 SILENT_GRADIENT = 1e-7
@@ -623,8 +623,8 @@ class Network:
     def _check_input_scale(self, sample_X, run, history):
         """Warn when inputs lie far outside the scale the initialisers assume (~1).
 
-        On at most SCALE_ROWS evenly spaced rows: a percentile over 10,000 MNIST rows costs
-        about as much as a training epoch of them.
+        On at most SCALE_ROWS evenly spaced rows (200,000 MNIST values): a percentile over
+        10,000 rows would cost as much as a training epoch of them.
         """
         rows = sample_X[::-(-len(sample_X) // SCALE_ROWS)]
         scale = float(np.percentile(np.abs(rows), 99))
