@@ -506,12 +506,14 @@ class Network:
         for callback in plan.callbacks:
             getattr(callback, "on_train_begin", lambda net: None)(self)
         progress = progress_bar(plan.epochs, plan.verbose, unit="epoch")
+        saved_epoch = None  # the epoch the checkpoint file holds, once this call wrote it
         try:
             for _ in range(plan.epochs):
                 metrics = self._train_epoch(plan, run, history)
                 if plan.checkpoint is not None and \
                         self.epochs_trained % plan.checkpoint_every == 0:
                     self.save(plan.checkpoint)
+                    saved_epoch = self.epochs_trained
                 if progress is not None:
                     progress.set_postfix({key: f"{v:.4g}" for key, v in metrics.items()
                                           if key in ("loss", "val_accuracy", "samples_per_s")})
@@ -525,8 +527,9 @@ class Network:
                 progress.close()
         for callback in plan.callbacks:
             getattr(callback, "on_train_end", lambda net: None)(self)
-        # after the callbacks: EarlyStopping may have gone back to its best epoch
-        if plan.checkpoint is not None and len(history):
+        # after the callbacks, which may have gone back to an earlier epoch (EarlyStopping),
+        # or after a stop between checkpoint_every epochs
+        if plan.checkpoint is not None and len(history) and self.epochs_trained != saved_epoch:
             self.save(plan.checkpoint)
         return history
 
@@ -546,13 +549,13 @@ class Network:
                    accuracy_rows=None, start_loss=0.0, warned=set())
         # contiguous copies: a strided view would make the kernels compile for another layout
         stride = -(-n // ACCURACY_ROWS)  # ceil: at most ACCURACY_ROWS rows
-        sample_X = np.ascontiguousarray(X[::stride])
         if self._classifies(Y, plan.labels):
-            run.accuracy_rows = (sample_X, np.ascontiguousarray(Y[::stride]),
+            run.accuracy_rows = (np.ascontiguousarray(X[::stride]),
+                                 np.ascontiguousarray(Y[::stride]),
                                  None if plan.labels is None else plan.labels[::stride])
         if plan.epochs:
             run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev)[0]
-            self._check_input_scale(sample_X, run, history)
+            self._check_input_scale(X, run, history)
         return run
 
     def _train_epoch(self, plan, run, history):
@@ -562,10 +565,9 @@ class Network:
         rate = plan.opt.learning_rate if plan.schedule is None else check_positive_real(
             plan.schedule(epoch, plan.opt.learning_rate, self._log),
             "the learning rate from lr_schedule")
-        run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, len(plan.X), plan.batch_size,
-                                       plan.opt, rate)
-        last_good = self._training_snapshot()
         n = len(plan.X)
+        run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, n, plan.batch_size, plan.opt, rate)
+        last_good = self._training_snapshot()
         order = self._rng.permutation(n) if plan.shuffle else np.arange(n)
         start = time.perf_counter()
         loss = float(run_epoch(run.params_dev, run.state_dev, run.step_dev, order))
@@ -620,15 +622,16 @@ class Network:
         history.warnings.append(message)
         warnings.warn(message, TrainingWarning, stacklevel=5)
 
-    def _check_input_scale(self, sample_X, run, history):
+    def _check_input_scale(self, X, run, history):
         """Warn when inputs lie far outside the scale the initialisers assume (~1).
 
         On at most SCALE_ROWS evenly spaced rows (200,000 MNIST values): a percentile over
         10,000 rows would cost as much as a training epoch of them.
         """
-        rows = sample_X[::-(-len(sample_X) // SCALE_ROWS)]
-        scale = float(np.percentile(np.abs(rows), 99))
-        if scale > INPUT_SCALE_LIMIT:
+        magnitudes = np.abs(X[::-(-len(X) // SCALE_ROWS)])
+        # "the 99th percentile is above the limit", by counting: no sort unless it warns
+        if np.count_nonzero(magnitudes > INPUT_SCALE_LIMIT) > 0.01 * magnitudes.size:
+            scale = float(np.percentile(magnitudes, 99))
             self._warn("scale", f"X is far outside the usual scale (99% of |x| up to "
                        f"{scale:.4g}): such inputs saturate sigmoid/tanh units and kill ReLU "
                        f"units. Scale them to about [0, 1] or unit variance first (for "

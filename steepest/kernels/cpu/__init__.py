@@ -1,45 +1,45 @@
 """``@njit`` CPU kernels with the names, signatures and meaning of ``kernels.reference``."""
 
 from .activations import (
-                          activation_backward,
-                          activation_forward,
-                          identity_backward,
-                          identity_forward,
-                          relu_backward,
-                          relu_forward,
-                          sigmoid_backward,
-                          sigmoid_forward,
-                          softmax_backward,
-                          softmax_forward,
-                          step_forward,
-                          tanh_backward,
-                          tanh_forward,
+    activation_backward,
+    activation_forward,
+    identity_backward,
+    identity_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    softmax_backward,
+    softmax_forward,
+    step_forward,
+    tanh_backward,
+    tanh_forward,
 )
 from .dense import dense_backward_input, dense_backward_params, dense_forward
 from .loops import gd_step_full_batch, sgd_epoch_minibatch, sgd_epoch_per_sample
 from .losses import (
-                          binary_cross_entropy_loss,
-                          binary_cross_entropy_loss_backward,
-                          cross_entropy_loss,
-                          cross_entropy_loss_backward,
-                          loss_value,
-                          mae_loss,
-                          mae_loss_backward,
-                          mse_loss,
-                          mse_loss_backward,
-                          output_delta,
-                          sigmoid_binary_cross_entropy_backward,
-                          softmax_cross_entropy_backward,
+    binary_cross_entropy_loss,
+    binary_cross_entropy_loss_backward,
+    cross_entropy_loss,
+    cross_entropy_loss_backward,
+    loss_value,
+    mae_loss,
+    mae_loss_backward,
+    mse_loss,
+    mse_loss_backward,
+    output_delta,
+    sigmoid_binary_cross_entropy_backward,
+    softmax_cross_entropy_backward,
 )
 from .network import network_evaluate, network_forward, network_gradient
 from .optimizer_loops import optimizer_epoch_minibatch
 from .optimizers import (
-                          adagrad_step,
-                          adam_step,
-                          momentum_step,
-                          optimizer_step,
-                          rmsprop_step,
-                          sgd_step,
+    adagrad_step,
+    adam_step,
+    momentum_step,
+    optimizer_step,
+    rmsprop_step,
+    sgd_step,
 )
 
 __all__ = [

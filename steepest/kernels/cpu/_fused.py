@@ -51,6 +51,7 @@ from ._simd import (
     vsum,
     vzero,
 )
+from .losses import loss_value
 from .optimizers import optimizer_step
 
 ONE = np.float32(1.0)
@@ -289,30 +290,6 @@ def _sigmoid_binary_cross_entropy(acts, base, n, padded, code, Y, y_row):
     for j in range(n):
         a = acts[base + j]
         value -= np.log(max(a, ONE - a))
-    return value
-
-
-@jit
-def _activation_loss(acts, base, n, Y, y_row, loss):
-    """The sample's loss from its output activations a in acts[base:base + n], log losses
-    clamped: the value half of ``_output_delta``, for evaluation, which needs no δ."""
-    value = ZERO
-    for j in range(n):
-        a = acts[base + j]
-        y = np.float32(Y[y_row, j])
-        if loss == CROSS_ENTROPY:
-            if y != 0:
-                value -= y * np.log(max(a, LOG_EPS))
-        elif loss == MAE:
-            value += abs(a - y)
-        elif loss == BINARY_CROSS_ENTROPY:
-            if y != 0:
-                value -= y * np.log(max(a, LOG_EPS))
-            if y != ONE:
-                value -= (ONE - y) * np.log(max(ONE - a, LOG_EPS))
-        else:
-            d = a - y
-            value += HALF * d * d
     return value
 
 
@@ -817,11 +794,10 @@ def fused_forward(out, params, sizes, activations, X):
 @jit
 def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, sizes, activations, loss, pads,
                   w_off, b_off, a_off, row_width):
-    """``forward_rows`` that also returns the sum of the rows' losses: exact from z where
-    ``loss_from_logits``, else from a (``_activation_loss``, log losses clamped)."""
+    """``forward_rows`` that also returns the sum of the rows' losses, each taken exactly
+    from z at its output layer (``loss_from_logits`` pairs only)."""
     n_in = sizes[0]
     last = sizes.shape[0] - 1
-    exact = loss_from_logits(loss, activations[last - 1])
     acts = np.empty(row_width, np.float32)
     idx = np.empty(n_in + 8, np.int32)
     n_nonzero = n_in
@@ -833,11 +809,8 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, sizes, activation
         x = X[row]
         if sparse:
             n_nonzero = compact_nonzero(idx, x)
-        value = forward_sample_loss(acts, 0, w, bias, x, idx, n_nonzero, Y, row, sizes,
-                                    activations, loss, pads, w_off, b_off, a_off)
-        if not exact:
-            value = _activation_loss(acts, a_off[last], sizes[last], Y, row, loss)
-        total += value
+        total += forward_sample_loss(acts, 0, w, bias, x, idx, n_nonzero, Y, row, sizes,
+                                     activations, loss, pads, w_off, b_off, a_off)
         for j in range(sizes[last]):
             out[row, j] = acts[a_off[last] + j]
     return total
@@ -864,11 +837,16 @@ def evaluate_rows_parallel(out, w, bias, X, Y, sparse, sizes, activations, loss,
 
 @jit
 def fused_evaluate(out, params, sizes, activations, loss, X, Y):
-    """``fused_forward`` into ``out``, and the mean loss over the rows of X against Y, each
-    row's taken at its output layer (exact from z where the loss pairs with the output).
+    """``fused_forward`` into ``out``, and the mean loss over the rows of X against Y.
 
+    Where ``loss_from_logits``, each row's loss is taken exactly from z at its output layer;
+    the other losses (MSE, MAE, mismatched pairs) need only a, and the plain forward pass
+    and ``loss_value`` are the faster way to them (no loss carried through the rows).
     X (N, IN), Y (N, OUT) -> out (N, OUT), returns the loss
     """
+    if not loss_from_logits(loss, activations[activations.shape[0] - 1]):
+        fused_forward(out, params, sizes, activations, X)
+        return loss_value(out, Y, loss)
     n = X.shape[0]
     pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
     w = np.empty(w_total, np.float32)

@@ -8,9 +8,8 @@ same maths, δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ �
 ``reference.network_gradient``, which the tests hold these to.
 """
 
-from ._fused import fused_evaluate, fused_forward, fused_gradient, loss_from_logits
+from ._fused import fused_evaluate, fused_forward, fused_gradient
 from ._jit import jit
-from .losses import loss_value
 
 
 @jit
@@ -29,14 +28,10 @@ def network_evaluate(out, params, sizes, activations, loss, X, Y):
     exact loss against Y (softmax + cross-entropy and sigmoid + binary cross-entropy from
     the output pre-activations z, see ``reference.network_evaluate``).
 
-    The loss is taken per row as it leaves the fused forward pass: no second pass over X.
+    Exact losses are taken per row as it leaves the fused forward pass (no second pass over
+    X); the others from the outputs (``_fused.fused_evaluate``).
     params (P,), X (N, sizes[0]), Y (N, sizes[-1]) -> out (N, sizes[-1]), returns the loss
     """
-    if not loss_from_logits(loss, activations[activations.shape[0] - 1]):
-        # MSE, MAE: the value from the outputs is already exact, and the plain forward
-        # pass is the faster one (its rows carry no loss through the parallel region)
-        fused_forward(out, params, sizes, activations, X)
-        return loss_value(out, Y, loss)
     return fused_evaluate(out, params, sizes, activations, loss, X, Y)
 
 
