@@ -111,7 +111,29 @@ def test_early_stopping_checkpoint_holds_the_restored_best_epoch(tmp_path):
     assert net.evaluate(Xv, yv)["loss"] == pytest.approx(stopper.best, rel=1e-5)
 
 
+def test_a_callback_stop_between_checkpoints_still_saves_the_last_epoch(tmp_path):
+    X, y = blobs()
+    net = small_net()
+    net.fit(X, y, epochs=10, learning_rate=0.5, checkpoint=tmp_path / "c.npz",
+            checkpoint_every=5, callbacks=[lambda epoch, metrics: epoch == 3])
+    saved = steepest.Network.load(tmp_path / "c.npz")
+    assert saved.epochs_trained == 3 and np.array_equal(saved._params, net._params)
+
+
 # ------------------------------------------------------------------ the command line
+def test_ctrl_c_snapshot_does_not_change_with_later_epochs():
+    from steepest.cli import _snapshot
+
+    X, y = blobs()
+    net = small_net()
+    net.fit(X, y, epochs=1, learning_rate=0.01, optimizer="adam")
+    snapshot = _snapshot(net)
+    state = snapshot["optimizer_state"].copy()
+    net.fit(X, y, epochs=1, learning_rate=0.01, optimizer="adam")  # moments change in place
+    assert np.array_equal(snapshot["optimizer_state"], state)
+    assert not np.array_equal(net._opt_state, state)
+
+
 def _cli(tmp_path, *args):
     cmd = [sys.executable, "-m", "steepest", "train", "--train-samples", "600", "--quiet",
            *map(str, args)]
