@@ -734,19 +734,25 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     return total / np.float32(n)
 
 
+@jit_inline
+def _row_scratch(n_in, row_width, sparse):
+    """One row's activations buffer and input index list for the inference loops: dense
+    inputs list every index once, sparse ones are listed row by row (compact_nonzero)."""
+    acts = np.empty(row_width, np.float32)
+    idx = np.empty(n_in + 8, np.int32)
+    if not sparse:
+        for i in range(n_in):
+            idx[i] = i
+    return acts, idx, n_in
+
+
 @jit
 def forward_rows(out, w, bias, X, first, last_row, sparse, sizes, activations, pads, w_off,
                  b_off, a_off, row_width):
     """Output activations of rows [first, last_row) of X into out; own scratch, so calls on
     disjoint row ranges may run at the same time."""
-    n_in = sizes[0]
     last = sizes.shape[0] - 1
-    acts = np.empty(row_width, np.float32)
-    idx = np.empty(n_in + 8, np.int32)
-    n_nonzero = n_in
-    if not sparse:
-        for i in range(n_in):
-            idx[i] = i
+    acts, idx, n_nonzero = _row_scratch(sizes[0], row_width, sparse)
     for row in range(first, last_row):
         x = X[row]
         if sparse:
@@ -796,14 +802,8 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, sizes, activation
                   w_off, b_off, a_off, row_width):
     """``forward_rows`` that also returns the sum of the rows' losses, each taken exactly
     from z at its output layer (``loss_from_logits`` pairs only)."""
-    n_in = sizes[0]
     last = sizes.shape[0] - 1
-    acts = np.empty(row_width, np.float32)
-    idx = np.empty(n_in + 8, np.int32)
-    n_nonzero = n_in
-    if not sparse:
-        for i in range(n_in):
-            idx[i] = i
+    acts, idx, n_nonzero = _row_scratch(sizes[0], row_width, sparse)
     total = ZERO
     for row in range(first, last_row):
         x = X[row]
