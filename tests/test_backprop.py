@@ -6,6 +6,7 @@ import pytest
 from helpers import assert_close, batch_loss, finite_difference_gradient, make_problem
 
 from steepest.kernels import cpu, reference
+from steepest.kernels.cpu import _fused
 
 # every hidden activation with every valid (output, loss) pairing
 PAIRS = [(hidden, output, loss)
@@ -64,7 +65,8 @@ def test_cpu_training_loops_match_reference(rng, n, batch, hidden, output, loss)
 
 
 def test_full_batch_step_matches_reference_across_chunks(rng):
-    # 2,500 rows: the CPU kernel accumulates the gradient over 1,024-row chunks
+    # 2,500 rows: the CPU kernel accumulates the gradient in chunks of _fused.GRADIENT_CHUNK
+    assert 2500 > 2 * _fused.GRADIENT_CHUNK
     params, sizes, acts, loss_code, X, Y = make_problem(rng, [5, 4, 3], "sigmoid", "softmax",
                                                         "cross_entropy", n=2500)
     ref = params.copy()

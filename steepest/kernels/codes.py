@@ -32,6 +32,10 @@ LOSS_CODES = {
     "binary_cross_entropy": BINARY_CROSS_ENTROPY,
 }
 
+# Probabilities are clamped at LOG_EPS before a log (the losses on activations, not the exact
+# ones from logits), so that a confident wrong answer costs a large, finite loss, not inf.
+LOG_EPS = 1e-12
+
 # Optimisers: how a training loop turns a gradient into a parameter update.
 SGD = 0
 MOMENTUM = 1

@@ -1,8 +1,9 @@
 """The definition of every op, in float64 NumPy: the spec and the test oracle.
 
 Nothing here is fast; everything here is meant to be obviously right.  The compiled kernel
-sets (``steepest.kernels.cpu`` and, when it lands, ``steepest.kernels.cuda``) export the same
-public names with the same signatures and meaning, and the tests compare them with these.
+sets ``steepest.kernels.cpu`` and ``steepest.kernels.cuda`` export the same public names with
+the same signatures and meaning, and the tests compare them with these.  An unknown
+activation, loss or optimiser code raises ``ValueError`` here as in both kernel sets.
 
 Conventions
 -----------
@@ -32,6 +33,7 @@ from .codes import (
     HYPER_LEARNING_RATE,
     HYPER_WEIGHT_DECAY,
     IDENTITY,
+    LOG_EPS,
     MAE,
     MOMENTUM,
     MSE,
@@ -59,9 +61,6 @@ __all__ = [
     "sigmoid_binary_cross_entropy_backward", "step_forward",
 ]
 
-# Probabilities are clamped before the log so that a confident wrong answer gives a large,
-# finite loss instead of inf.
-LOG_EPS = 1e-12
 
 
 # ---------------------------------------------------------------------------- dense layer
@@ -236,14 +235,20 @@ _BACKWARD = {IDENTITY: identity_backward, SIGMOID: sigmoid_backward, TANH: tanh_
              RELU: relu_backward, SOFTMAX: softmax_backward}
 
 
+def _by_code(table, activation):
+    if int(activation) not in table:
+        raise ValueError(f"unknown activation code {activation}")
+    return table[int(activation)]
+
+
 def activation_forward(a, z, activation):
     """a = f(z) for the activation with code ``activation``.   z (B, N) -> a (B, N)"""
-    _FORWARD[int(activation)](a, z)
+    _by_code(_FORWARD, activation)(a, z)
 
 
 def activation_backward(dz, da, a, activation):
     """∂L/∂z = f′ applied to ∂L/∂a, from the forward output.   da, a (B, N) -> dz (B, N)"""
-    _BACKWARD[int(activation)](dz, da, a)
+    _by_code(_BACKWARD, activation)(dz, da, a)
 
 
 def loss_value(a, y, loss):
@@ -377,6 +382,8 @@ def optimizer_step(params, state, step, grads, optimizer, hyper):
     optimiser's rows (velocity; G; E; Adam's m then v).  SGD with λ: θ ← θ − η(∇ + λθ).
     params (P,), state (slots, P), step (1,) int64, grads (P,), hyper (5,)
     """
+    if optimizer not in (SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM):
+        raise ValueError(f"unknown optimizer code {optimizer}")
     step[0] += 1
     lr, wd = hyper[HYPER_LEARNING_RATE], hyper[HYPER_WEIGHT_DECAY]
     b1, b2, eps = hyper[HYPER_BETA1], hyper[HYPER_BETA2], hyper[HYPER_EPS]
@@ -388,10 +395,8 @@ def optimizer_step(params, state, step, grads, optimizer, hyper):
         adagrad_step(params, state[0], grads, lr, eps, wd)
     elif optimizer == RMSPROP:
         rmsprop_step(params, state[0], grads, lr, b1, eps, wd)
-    elif optimizer == ADAM:
-        adam_step(params, state[0], state[1], grads, lr, b1, b2, eps, wd, step[0])
     else:
-        raise ValueError(f"unknown optimizer code {optimizer}")
+        adam_step(params, state[0], state[1], grads, lr, b1, b2, eps, wd, step[0])
 
 
 # ---------------------------------------------------------------------------- whole network

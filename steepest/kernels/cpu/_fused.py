@@ -1,64 +1,69 @@
 """The fast path inside the CPU training loops: each sample goes through the whole network
 while it is hot in cache, with 16-lane vector accumulators held in registers.
 
-What it does differently from the layer-by-layer path in ``network.py`` (same maths, other
-summation order):
-
-* The parameters are repacked once per call into a private layout and copied back at the end:
-  the first layer as Wᵀ (IN, OUT₁) so its forward pass and update are axpy's over the input's
-  **nonzero** entries only (81% of MNIST pixels are 0, and a zero input adds nothing to z nor
-  to ∂L/∂W: skipping it is exact); later layers as W (OUT, IN) so backpropagation is an axpy
-  too.  Widths are padded to a multiple of 16 lanes with zeros that stay zero (padded
-  activations and deltas are forced to 0).
+* The parameters are repacked once per call into the padded layout of ``_layout.py`` and
+  copied back at the end; one ``Layout`` value (sizes, codes, offsets) travels with them.
+  The first layer walks only the **nonzero** inputs of a row when the data is sparse
+  (81% of MNIST pixels are 0, and skipping them is exact).
 * Mini-batch semantics are kept exactly: every sample of a batch is run forward and backward
   with the weights as they were at the start of the batch, and the update θ ← θ − η·mean ∇
   is applied once the batch is done (layer 0 as one sparse rank-1 update per sample).
-* σ uses the vector exp of ``_simd.vexp`` (within 2 ulp); ReLU, identity are exact; tanh and
-  softmax use the scalar library exp/tanh.
-
+* The maths (activations, derivatives, losses, output deltas) is ``_maths.py``'s, applied
+  to 16 lanes at a time where it is elementwise (σ then uses ``_simd.vexp``, within 2 ulp;
+  ReLU and identity are exact) and element by element otherwise (tanh, softmax, losses).
 * The loss is taken at the output layer's forward step, while its pre-activations z are
   still there: softmax + cross-entropy and sigmoid + binary cross-entropy from z, exact
   (``reference._output_loss``), every other pair from the activations.
 
 It serves every CPU training loop (``loops.py``, ``optimizer_loops.py``) and the
-whole-network ``network_forward`` / ``network_evaluate`` / ``network_gradient``; the layer
-kernels of ``dense.py`` and ``activations.py`` stay the per-layer API.
+whole-network ``network_forward`` / ``network_evaluate`` / ``network_gradient``.  How it
+fits with the rest: ``kernels/DESIGN.md``.
 """
+
+from collections import namedtuple
 
 import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, RELU, SIGMOID, SOFTMAX, TANH
-from ._jit import JIT_OPTIONS, jit, jit_inline, jit_parallel
+from ..codes import RELU, SIGMOID, SOFTMAX, TANH
+from ._jit import JIT_OPTIONS, jit, jit_inline, jit_no_refcount, jit_parallel
+from ._layout import fused_layout, pack_params, unpack_params
+from ._maths import (
+    ONE,
+    ZERO,
+    activate_backward,
+    check_activations,
+    check_loss,
+    log_one_plus_exp_minus_abs,
+    loss_from_logits,
+    output_delta_row,
+    relu,
+    row_max,
+    sigmoid,
+    softmax_backward_in_place,
+    softmax_cross_entropy_from_logits,
+    softmax_in_place,
+    softplus_minus_linear,
+    tanh,
+)
 from ._simd import (
     LANES,
     compact8,
     nonzero_position_table,
     prefetch,
     vadd,
-    vdiv,
-    vexp,
     vfma,
     vload,
-    vmul,
     vmuladd,
-    vpositive,
-    vrelu,
-    vsplat,
     vstore,
-    vsub,
     vsum,
     vzero,
 )
 from .losses import loss_value
 from .optimizers import optimizer_step
 
-ONE = np.float32(1.0)
-ZERO = np.float32(0.0)
-HALF = np.float32(0.5)
 MINUS_ONE = np.float32(-1.0)
-LOG_EPS = np.float32(1e-12)  # as losses.LOG_EPS
 
 SPARSE_BELOW_HALVES = 1  # skip zero inputs when fewer than 1/2 of the inputs are nonzero
 DENSITY_ROWS = 256       # rows sampled to measure that fraction
@@ -68,6 +73,12 @@ PARALLEL_ROW_BLOCK = 512  # rows per parallel job
 PREFETCH_AHEAD = 4      # samples ahead whose input row is requested from memory
 GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds the scratch
 _POSITIONS = nonzero_position_table()  # a global array: numba bakes it into the compiled code
+
+# Per-batch scratch of the training kernels (``batch_scratch``): slot s of acts/deltas holds
+# sample s's activations/deltas (Layout.row_width floats each); idx its nonzero input list
+# at s * idx_stride (one shared 0..IN-1 list for dense inputs, stride 0), n_nonzero[s] its
+# length; ``recompute``: batches too large to store the lists find them again per row.
+Scratch = namedtuple("Scratch", "acts deltas idx idx_stride n_nonzero sparse recompute")
 
 
 @jit
@@ -86,7 +97,7 @@ def inputs_are_sparse(X, order):
     return 2 * nonzero < SPARSE_BELOW_HALVES * rows * X.shape[1]
 
 
-@jit
+@jit_no_refcount
 def prefetch_sample(X, Y, order, k):
     """Ask for the rows of sample order[k] (if any) before they are needed."""
     if k < order.shape[0]:
@@ -95,83 +106,6 @@ def prefetch_sample(X, Y, order, k):
         for j in range(0, x.shape[0], 64 // x.itemsize):
             prefetch(x, j)
         prefetch(Y[row], 0)
-
-
-@jit
-def _padded(n):
-    return (n + LANES - 1) // LANES * LANES
-
-
-@jit
-def fused_layout(sizes):
-    """Padded widths and offsets of the private layout.
-
-    Returns pads (L+1,), w_off (L,), b_off (L,), a_off (L+1,) and the per-sample row width
-    of the activation/delta scratch.  Layer 0 is stored as Wᵀ (sizes[0], pads[1]); layer
-    l ≥ 1 as W (sizes[l+1], pads[l]).
-    """
-    n_layers = sizes.shape[0] - 1
-    pads = np.empty(n_layers + 1, np.int64)
-    pads[0] = sizes[0]
-    for layer in range(1, n_layers + 1):
-        pads[layer] = _padded(sizes[layer])
-    w_off = np.empty(n_layers, np.int64)
-    b_off = np.empty(n_layers, np.int64)
-    w_total = 0
-    b_total = 0
-    for layer in range(n_layers):
-        w_off[layer] = w_total
-        if layer == 0:
-            w_total += sizes[0] * pads[1]
-        else:
-            w_total += sizes[layer + 1] * pads[layer]
-        b_off[layer] = b_total
-        b_total += pads[layer + 1]
-    a_off = np.zeros(n_layers + 1, np.int64)
-    row = 0
-    for layer in range(1, n_layers + 1):
-        a_off[layer] = row
-        row += pads[layer]
-    return pads, w_off, b_off, a_off, row, w_total, b_total
-
-
-@jit
-def pack_params(w, bias, params, sizes, pads, w_off, b_off):
-    """Flat parameters (W (OUT, IN) per layer) -> the private padded layout."""
-    w[:] = 0
-    bias[:] = 0
-    offset = 0
-    for layer in range(sizes.shape[0] - 1):
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        for o in range(n_out):
-            for i in range(n_in):
-                value = params[offset + o * n_in + i]
-                if layer == 0:
-                    w[w_off[0] + i * pads[1] + o] = value
-                else:
-                    w[w_off[layer] + o * pads[layer] + i] = value
-        offset += n_out * n_in
-        for o in range(n_out):
-            bias[b_off[layer] + o] = params[offset + o]
-        offset += n_out
-
-
-@jit
-def unpack_params(params, w, bias, sizes, pads, w_off, b_off):
-    """The private layout -> flat parameters (the inverse of ``pack_params``)."""
-    offset = 0
-    for layer in range(sizes.shape[0] - 1):
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        for o in range(n_out):
-            for i in range(n_in):
-                if layer == 0:
-                    params[offset + o * n_in + i] = w[w_off[0] + i * pads[1] + o]
-                else:
-                    params[offset + o * n_in + i] = w[w_off[layer] + o * pads[layer] + i]
-        offset += n_out * n_in
-        for o in range(n_out):
-            params[offset + o] = bias[b_off[layer] + o]
-        offset += n_out
 
 
 def compact_nonzero(idx, x):
@@ -208,117 +142,59 @@ def _compact_nonzero_impl(idx, x):
     return scalar
 
 
-@jit
+@jit_no_refcount
 def _activate(acts, base, n, padded, code):
     """f(z) in place on acts[base:base + padded]; the padding lanes are then set to 0."""
     if code == SIGMOID:
-        one = vsplat(ONE)
         for c in range(0, padded, LANES):
-            z = vload(acts, base + c)
-            vstore(acts, base + c, vdiv(one, vadd(one, vexp(vsub(vzero(), z)))))
+            vstore(acts, base + c, sigmoid(vload(acts, base + c)))
     elif code == RELU:
         for c in range(0, padded, LANES):
-            vstore(acts, base + c, vrelu(vload(acts, base + c)))
+            vstore(acts, base + c, relu(vload(acts, base + c)))
     elif code == TANH:
         for j in range(n):
-            acts[base + j] = np.tanh(acts[base + j])
+            acts[base + j] = tanh(acts[base + j])
     elif code == SOFTMAX:
-        _softmax(acts, base, n, _row_max(acts, base, n))
+        softmax_in_place(acts, base, n, row_max(acts, base, n))
     for j in range(n, padded):
         acts[base + j] = ZERO
 
 
-@jit_inline
-def _row_max(acts, base, n):
-    """max z over acts[base:base + n] (softmax's shift)."""
-    top = acts[base]
-    for j in range(1, n):
-        top = max(top, acts[base + j])
-    return top
-
-
-@jit_inline
-def _softmax(acts, base, n, top):
-    """softmax(z) in place on acts[base:base + n], shifted by ``top`` = max z so that exp
-    cannot overflow; returns Σⱼ e^{zⱼ − top} (log-sum-exp needs it)."""
-    total = ZERO
-    for j in range(n):
-        e = np.exp(acts[base + j] - top)
-        acts[base + j] = e
-        total += e
-    inv = ONE / total
-    for j in range(n):
-        acts[base + j] *= inv
-    return total
-
-
-@jit
-def _softmax_cross_entropy(acts, base, n, Y, y_row):
-    """softmax(z) in place on acts[base:base + n], and the sample's exact cross-entropy
-    Σₖ yₖ (logsumexp(z) − zₖ), with logsumexp(z) − zₖ = (max z − zₖ) + log Σⱼ e^{zⱼ − max z}.
-
-    Both terms are ≥ 0 and no probability is formed, so nothing is clamped or cancels.  The
-    softmax's own exp pass gives the sum: one log per sample, as the clamped loss cost.
-    """
-    top = _row_max(acts, base, n)
-    gap = ZERO   # Σ yₖ (max z − zₖ), read before softmax overwrites z
-    mass = ZERO  # Σ yₖ (1 for a one-hot target)
-    for j in range(n):
-        y = np.float32(Y[y_row, j])
-        if y != ZERO:
-            gap += y * (top - acts[base + j])
-            mass += y
-    return gap + mass * np.log(_softmax(acts, base, n, top))
-
-
-@jit
+@jit_no_refcount
 def _sigmoid_binary_cross_entropy(acts, base, n, padded, code, Y, y_row):
     """σ(z) in place on acts[base:base + n] (``code`` is SIGMOID's: passed on, not written
     as a constant, so that ``_activate`` is not compiled a second time for a literal), and
-    the sample's exact binary cross-entropy
-    Σᵢ softplus(zᵢ) − yᵢzᵢ, with softplus(z) = max(z, 0) + log(1 + e^{−|z|}).
-
-    log(1 + e^{−|z|}) = −log σ(|z|), and σ(|z|) is a or 1 − a, whichever is ≥ ½: it never
-    underflows, and the vector σ's own exp serves, so a sample costs one log per output as
-    the clamped loss did.
+    the sample's exact binary cross-entropy against target row Y[y_row],
+    Σᵢ softplus(zᵢ) − yᵢzᵢ = Σᵢ [max(zᵢ, 0) − yᵢzᵢ] + log(1 + e^{−|zᵢ|}): the first part
+    read from z before σ overwrites it, the second from a (the vector σ's own exp serves).
     """
     value = ZERO
-    for j in range(n):  # the part from z, read before σ overwrites it
-        z = acts[base + j]
-        value += max(z, ZERO) - np.float32(Y[y_row, j]) * z
+    for j in range(n):
+        value += softplus_minus_linear(acts[base + j], np.float32(Y[y_row, j]))
     _activate(acts, base, n, padded, code)
     for j in range(n):
-        a = acts[base + j]
-        value -= np.log(max(a, ONE - a))
+        value += log_one_plus_exp_minus_abs(acts[base + j])
     return value
-
-
-@jit
-def loss_from_logits(loss, code):
-    """Whether a sample's loss is taken exactly from the output pre-activations z (softmax +
-    cross-entropy, sigmoid + binary cross-entropy) rather than from the activations a."""
-    return (loss == CROSS_ENTROPY and code == SOFTMAX) or (
-        loss == BINARY_CROSS_ENTROPY and code == SIGMOID)
 
 
 @jit_inline
 def _activate_output(acts, base, n, padded, code, loss, Y, y_row):
     """The output layer's f(z) in place, as ``_activate``; returns the sample's exact loss
-    from z where ``loss_from_logits``, taken before z is overwritten, else 0 (the loss is
-    then one of a: ``_output_delta``'s).
+    against target row Y[y_row], from z where ``loss_from_logits`` (taken before z is
+    overwritten), else 0 (the loss is then one of a: ``_output_delta``'s).
     """
-    if loss == CROSS_ENTROPY and code == SOFTMAX:
-        value = _softmax_cross_entropy(acts, base, n, Y, y_row)
-        for j in range(n, padded):
-            acts[base + j] = ZERO
-        return value
-    if loss == BINARY_CROSS_ENTROPY and code == SIGMOID:
+    if not loss_from_logits(loss, code):
+        _activate(acts, base, n, padded, code)
+        return ZERO
+    if code == SIGMOID:
         return _sigmoid_binary_cross_entropy(acts, base, n, padded, code, Y, y_row)
-    _activate(acts, base, n, padded, code)
-    return ZERO
+    value = softmax_cross_entropy_from_logits(acts, base, n, Y, y_row)
+    for j in range(n, padded):
+        acts[base + j] = ZERO
+    return value
 
 
-@jit
+@jit_no_refcount
 def _first_layer_forward(acts, base, w, bias, x, idx, n_nonzero, width, b0):
     """z¹ = b + Σ over listed inputs i of x[i]·Wᵀ[i], 32 lanes (two vectors) per pass.
 
@@ -374,7 +250,7 @@ def _first_layer_forward(acts, base, w, bias, x, idx, n_nonzero, width, b0):
         vstore(acts, base + c, vadd(vadd(acc0, acc1), vadd(acc2, acc3)))
 
 
-@jit
+@jit_no_refcount
 def _dense_forward_row(acts, out_base, in_base, w, w0, bias, b0, n_out, in_padded):
     """z[o] = b[o] + ⟨W[o], a⟩ for one sample; W (n_out, in_padded) at w[w0:].
 
@@ -395,105 +271,54 @@ def _dense_forward_row(acts, out_base, in_base, w, w0, bias, b0, n_out, in_padde
 
 
 @jit_inline
-def forward_logits(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
-                   b_off, a_off):
+def forward_logits(acts, arow, w, bias, x, idx, n_nonzero, net):
     """Every layer's activations for one input row x, into acts[arow:arow + row width],
     except the output layer's: it is left as its pre-activations z (the loss may need them).
     """
-    n_layers = sizes.shape[0] - 1
-    _first_layer_forward(acts, arow + a_off[1], w, bias, x, idx, n_nonzero, pads[1], b_off[0])
+    n_layers = net.sizes.shape[0] - 1
+    _first_layer_forward(acts, arow + net.a_off[1], w, bias, x, idx, n_nonzero, net.pads[1],
+                         net.b_off[0])
     for layer in range(1, n_layers):
-        _activate(acts, arow + a_off[layer], sizes[layer], pads[layer], activations[layer - 1])
-        _dense_forward_row(acts, arow + a_off[layer + 1], arow + a_off[layer], w, w_off[layer],
-                           bias, b_off[layer], sizes[layer + 1], pads[layer])
+        _activate(acts, arow + net.a_off[layer], net.sizes[layer], net.pads[layer],
+                  net.activations[layer - 1])
+        _dense_forward_row(acts, arow + net.a_off[layer + 1], arow + net.a_off[layer], w,
+                           net.w_off[layer], bias, net.b_off[layer], net.sizes[layer + 1],
+                           net.pads[layer])
 
 
-@jit
-def forward_sample(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
-                   b_off, a_off):
+@jit_no_refcount
+def forward_sample(acts, arow, w, bias, x, idx, n_nonzero, net):
     """Every layer's activations for one input row x, into acts[arow:arow + row width]."""
-    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
-                   b_off, a_off)
-    last = sizes.shape[0] - 1
-    _activate(acts, arow + a_off[last], sizes[last], pads[last], activations[last - 1])
+    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, net)
+    last = net.sizes.shape[0] - 1
+    _activate(acts, arow + net.a_off[last], net.sizes[last], net.pads[last],
+              net.activations[last - 1])
 
 
 @jit_inline
-def forward_sample_loss(acts, arow, w, bias, x, idx, n_nonzero, Y, y_row, sizes, activations,
-                        loss, pads, w_off, b_off, a_off):
-    """``forward_sample``, returning the sample's exact loss against row y_row of Y where
+def forward_sample_loss(acts, arow, w, bias, x, idx, n_nonzero, Y, y_row, net, loss):
+    """``forward_sample``, returning the sample's exact loss against target row Y[y_row] where
     ``loss_from_logits`` (else 0, see ``_activate_output``)."""
-    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
-                   b_off, a_off)
-    last = sizes.shape[0] - 1
-    return _activate_output(acts, arow + a_off[last], sizes[last], pads[last],
-                            activations[last - 1], loss, Y, y_row)
+    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, net)
+    last = net.sizes.shape[0] - 1
+    return _activate_output(acts, arow + net.a_off[last], net.sizes[last], net.pads[last],
+                            net.activations[last - 1], loss, Y, y_row)
 
 
-@jit
+@jit_no_refcount
 def _output_delta(deltas, acts, base, Y, y_row, n_out, padded, loss, code, inv_b):
     """δᴸ for one sample (with the batch's 1/B), written at deltas[base:]; returns its loss
     from a, log losses clamped as in ``loss_value``, or 0 where ``loss_from_logits`` (that
-    loss was taken exactly from z by ``_activate_output``, and δ = a − y needs no log).
-
-    The formulas of ``losses.py`` (loss_value, output_delta) restated for one row: calling
-    those 2-D kernels here costs seconds of compile time (they bring every activation's
-    backward along).  tests/test_fused_cpu.py holds the two to the reference for every
-    loss and output activation.  An unknown loss code is MSE, as in ``loss_value``.
-    The loss and δ share one loop on purpose: under fastmath, LLVM's operand order for
-    δ·a·(1 − a) depends on the code around it, and this is the order training has used.
-    """
-    if loss_from_logits(loss, code):  # the fused deltas: the Jacobian cancels against ∂L/∂a
-        for j in range(n_out):
-            deltas[base + j] = (acts[base + j] - np.float32(Y[y_row, j])) * inv_b
-        for j in range(n_out, padded):
-            deltas[base + j] = ZERO
-        return ZERO
-    value = ZERO
-    for j in range(n_out):
-        a = acts[base + j]
-        y = np.float32(Y[y_row, j])
-        if loss == CROSS_ENTROPY:
-            if y != 0:
-                value -= y * np.log(max(a, LOG_EPS))
-            da = -y / max(a, LOG_EPS)
-        elif loss == MAE:
-            d = a - y
-            value += abs(d)
-            da = ONE if d > 0 else (-ONE if d < 0 else ZERO)
-        elif loss == BINARY_CROSS_ENTROPY:
-            if y != 0:
-                value -= y * np.log(max(a, LOG_EPS))
-            if y != ONE:
-                value -= (ONE - y) * np.log(max(ONE - a, LOG_EPS))
-            da = -y / max(a, LOG_EPS) + (ONE - y) / max(ONE - a, LOG_EPS)
-        else:
-            d = a - y
-            value += HALF * d * d
-            da = d
-        if code == SIGMOID:
-            da *= a * (ONE - a)
-        elif code == TANH:
-            da *= ONE - a * a
-        elif code == RELU:
-            if not a > ZERO:
-                da = ZERO
-        deltas[base + j] = da * inv_b
-    if code == SOFTMAX and loss != CROSS_ENTROPY:  # a ⊙ (da − ⟨da, a⟩)
-        dot = ZERO
-        for j in range(n_out):
-            dot += deltas[base + j] * acts[base + j]
-        for j in range(n_out):
-            deltas[base + j] = acts[base + j] * (deltas[base + j] - dot)
+    loss was taken exactly from z by ``_activate_output``).  The padding lanes get 0."""
+    value = output_delta_row(deltas, base, acts, base, Y, y_row, n_out, loss, code, inv_b)
     for j in range(n_out, padded):
         deltas[base + j] = ZERO
     return value
 
 
-@jit
+@jit_no_refcount
 def _hidden_delta(deltas, acts, below, above, w, w0, n_out, n_in, in_padded, code):
     """δˡ = (Wᵀ δˡ⁺¹) ⊙ f′(aˡ) for one sample; W (n_out, in_padded) at w[w0:]."""
-    one = vsplat(ONE)
     for c in range(0, in_padded, LANES):
         acc0 = vzero()
         acc1 = vzero()
@@ -505,56 +330,52 @@ def _hidden_delta(deltas, acts, below, above, w, w0, n_out, n_in, in_padded, cod
         if o < n_out:
             acc0 = vfma(acc0, deltas[above + o], vload(w, w0 + o * in_padded + c))
         g = vadd(acc0, acc1)
+        # a is loaded on every path, softmax's too: numba then drops its reference counting
+        # of acts on entry and exit (with the load inside the branch it did not, and each call
+        # paid six atomic operations)
         a = vload(acts, below + c)
-        if code == SOFTMAX:
-            vstore(deltas, below + c, g)  # the Jacobian product needs the whole row: below
-            continue
-        if code == SIGMOID:
-            g = vmul(g, vmul(a, vsub(one, a)))
-        elif code == RELU:
-            g = vmul(g, vpositive(a))
-        elif code == TANH:
-            g = vmul(g, vsub(one, vmul(a, a)))
+        if code != SOFTMAX:  # softmax's Jacobian needs the whole row: below
+            g = activate_backward(g, a, code)
         vstore(deltas, below + c, g)
-    if code == SOFTMAX:  # δ = a ⊙ (g − ⟨g, a⟩) over the real lanes (padding stays 0)
-        dot = ZERO
-        for j in range(n_in):
-            dot += deltas[below + j] * acts[below + j]
-        for j in range(n_in):
-            deltas[below + j] = acts[below + j] * (deltas[below + j] - dot)
+    if code == SOFTMAX:  # over the real lanes (padding stays 0)
+        softmax_backward_in_place(deltas, below, acts, below, n_in)
 
 
-@jit
-def backward_sample(deltas, acts, arow, w, Y, y_row, sizes, activations, loss, pads, w_off,
-                    a_off, inv_b):
-    """Every layer's δ for one sample (from ``forward_sample``'s acts); returns its loss from a
-    (``_output_delta``)."""
-    n_layers = sizes.shape[0] - 1
-    value = _output_delta(deltas, acts, arow + a_off[n_layers], Y, y_row, sizes[n_layers],
-                          pads[n_layers], loss, activations[n_layers - 1], inv_b)
+@jit_no_refcount
+def backward_sample(deltas, acts, arow, w, Y, y_row, net, loss, inv_b):
+    """Every layer's δ for one sample (from ``forward_sample``'s acts) against target row
+    Y[y_row]; returns its loss from a (``_output_delta``)."""
+    n_layers = net.sizes.shape[0] - 1
+    value = _output_delta(deltas, acts, arow + net.a_off[n_layers], Y, y_row,
+                          net.sizes[n_layers], net.pads[n_layers], loss,
+                          net.activations[n_layers - 1], inv_b)
     for layer in range(n_layers - 1, 0, -1):
-        _hidden_delta(deltas, acts, arow + a_off[layer], arow + a_off[layer + 1], w,
-                      w_off[layer], sizes[layer + 1], sizes[layer], pads[layer],
-                      activations[layer - 1])
+        _hidden_delta(deltas, acts, arow + net.a_off[layer], arow + net.a_off[layer + 1], w,
+                      net.w_off[layer], net.sizes[layer + 1], net.sizes[layer],
+                      net.pads[layer], net.activations[layer - 1])
     return value
 
 
-@jit
-def update_batch(w, bias, acts, deltas, row_width, X, order, start, n_rows, idx, idx_stride,
-                 n_nonzero, recompute, sizes, pads, w_off, b_off, a_off, learning_rate):
-    """θ ← θ − η Σ_batch ∇ (the deltas already carry 1/B), after the whole batch's backward.
+@jit_no_refcount
+def update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate):
+    """θ ← θ − η Σ_batch ∇ (the deltas already carry 1/B), after the whole batch's backward,
+    in three phases: the first layer, every bias, the later layers' weights.
 
-    Layer 0 as one sparse rank-1 update per sample (only the rows of its nonzero inputs),
-    from the stored nonzero lists, or found again (``recompute``) for large batches.
+    One function, not three: each call of a compiled function that takes arrays costs
+    atomic reference counting per array, and this runs once per sample at batch size 1.
     """
+    acts, deltas, idx = scratch.acts, scratch.deltas, scratch.idx
+    sizes, pads, a_off, row_width = net.sizes, net.pads, net.a_off, net.row_width
     n_layers = sizes.shape[0] - 1
     neg = np.float32(-learning_rate)
+    # Wᵀ⁰ += neg · x δ¹ᵀ per sample: a sparse rank-1 update of the rows of its nonzero
+    # inputs, from the stored nonzero lists or found again (``recompute``)
     width = pads[1]
     for s in range(n_rows):
         x = X[order[start + s]]
-        ibase = s * idx_stride
-        count = n_nonzero[s]
-        if recompute:
+        ibase = s * scratch.idx_stride
+        count = scratch.n_nonzero[s]
+        if scratch.recompute:
             count = compact_nonzero(idx, x)
         dbase = s * row_width + a_off[1]
         c = 0
@@ -574,14 +395,15 @@ def update_batch(w, bias, acts, deltas, row_width, X, order, start, n_rows, idx,
                 i = idx[ibase + k]
                 at = i * width + c
                 vstore(w, at, vfma(vload(w, at), neg * np.float32(x[i]), d))
+    # bˡ += neg · Σ_batch δˡ, every layer
     for layer in range(n_layers):
-        padded = pads[layer + 1]
-        for c in range(0, padded, LANES):
+        for c in range(0, pads[layer + 1], LANES):
             acc = vzero()
             for s in range(n_rows):
                 acc = vadd(acc, vload(deltas, s * row_width + a_off[layer + 1] + c))
-            at = b_off[layer] + c
+            at = net.b_off[layer] + c
             vstore(bias, at, vfma(vload(bias, at), neg, acc))
+    # Wˡ += neg · Σ_batch δˡ (aˡ⁻¹)ᵀ for l ≥ 1, four samples' terms in flight per lane
     for layer in range(1, n_layers):
         in_padded = pads[layer]
         for o in range(sizes[layer + 1]):
@@ -607,21 +429,20 @@ def update_batch(w, bias, acts, deltas, row_width, X, order, start, n_rows, idx,
                     r0 = s * row_width
                     acc0 = vfma(acc0, deltas[r0 + d_at], vload(acts, r0 + a_at + c))
                     s += 1
-                at = w_off[layer] + o * in_padded + c
+                at = net.w_off[layer] + o * in_padded + c
                 vstore(w, at, vfma(vload(w, at), neg, vadd(vadd(acc0, acc1), vadd(acc2, acc3))))
 
 
 @jit_inline
-def batch_scratch(sizes, X, order, capacity, row_width):
-    """Scratch for batches of up to ``capacity`` rows: activations, deltas, nonzero lists.
+def batch_scratch(net, X, order, capacity):
+    """``Scratch`` for batches of up to ``capacity`` rows: activations, deltas, nonzero lists.
 
     Sparse inputs get one nonzero list per row of the batch (one, rebuilt per row, for
     batches over MAX_STORED_BATCH: ``recompute``); dense inputs one shared list 0..IN-1.
-    Returns acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute.
     """
-    n_in = sizes[0]
-    acts = np.empty(capacity * row_width, np.float32)
-    deltas = np.empty(capacity * row_width, np.float32)
+    n_in = net.sizes[0]
+    acts = np.empty(capacity * net.row_width, np.float32)
+    deltas = np.empty(capacity * net.row_width, np.float32)
     sparse = inputs_are_sparse(X, order)
     recompute = sparse and capacity > MAX_STORED_BATCH
     idx_stride = n_in + 8 if sparse and not recompute else 0
@@ -630,31 +451,39 @@ def batch_scratch(sizes, X, order, capacity, row_width):
         for i in range(n_in):
             idx[i] = i
     n_nonzero = np.full(capacity, n_in, np.int64)
-    return acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute
+    return Scratch(acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute)
 
 
-@jit_inline
-def forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_rows, idx,
-                          idx_stride, n_nonzero, sparse, sizes, activations, loss, pads, w_off,
-                          b_off, a_off, row_width, inv_b):
+@jit_no_refcount
+def forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows, net, loss,
+                          inv_b):
     """Forward and backward of the samples order[start:start + n_rows], sample s into slot
-    s of acts/deltas (its δ carrying ``inv_b``); returns ``total`` plus their losses (exact
+    s of the scratch (its δ carrying ``inv_b``); returns ``total`` plus their losses (exact
     from z where ``loss_from_logits``, else from a)."""
-    n_in = sizes[0]
+    n_in = net.sizes[0]
+    acts, deltas, idx = scratch.acts, scratch.deltas, scratch.idx
     for s in range(n_rows):
         prefetch_sample(X, Y, order, start + s + PREFETCH_AHEAD)
         row = order[start + s]
         x = X[row]
-        ibase = s * idx_stride
-        if sparse:
-            n_nonzero[s] = compact_nonzero(idx[ibase:ibase + n_in + 8], x)
-        arow = s * row_width
+        ibase = s * scratch.idx_stride
+        if scratch.sparse:
+            scratch.n_nonzero[s] = compact_nonzero(idx[ibase:ibase + n_in + 8], x)
+        arow = s * net.row_width
         # each gives its share of the sample's loss, the other 0 (see loss_from_logits)
-        total += forward_sample_loss(acts, arow, w, bias, x, idx[ibase:], n_nonzero[s], Y, row,
-                                     sizes, activations, loss, pads, w_off, b_off, a_off)
-        total += backward_sample(deltas, acts, arow, w, Y, row, sizes, activations, loss, pads,
-                                 w_off, a_off, inv_b)
+        total += forward_sample_loss(acts, arow, w, bias, x, idx[ibase:],
+                                     scratch.n_nonzero[s], Y, row, net, loss)
+        total += backward_sample(deltas, acts, arow, w, Y, row, net, loss, inv_b)
     return total
+
+
+@jit_inline
+def _packed(params, net):
+    """params in the padded layout: one vector θ = [weights | biases], and its two parts."""
+    theta = np.empty(net.w_total + net.b_total, np.float32)
+    w, bias = theta[:net.w_total], theta[net.w_total:]
+    pack_params(w, bias, params, net)
+    return theta, w, bias
 
 
 @jit_inline
@@ -663,26 +492,37 @@ def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int
     """
+    check_activations(activations)
+    check_loss(loss)
     n = order.shape[0]
     capacity = max(1, min(batch_size, n))
-    pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
-    w = np.empty(w_total, np.float32)
-    bias = np.empty(b_total, np.float32)
-    pack_params(w, bias, params, sizes, pads, w_off, b_off)
-    acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute = batch_scratch(
-        sizes, X, order, capacity, row_width)
+    net = fused_layout(sizes, activations)
+    theta, w, bias = _packed(params, net)
+    scratch = batch_scratch(net, X, order, capacity)
     total = ZERO
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
-        total = forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_rows,
-                                      idx, idx_stride, n_nonzero, sparse, sizes, activations,
-                                      loss, pads, w_off, b_off, a_off, row_width,
-                                      ONE / np.float32(n_rows))
-        update_batch(w, bias, acts, deltas, row_width, X, order, start, n_rows, idx,
-                     idx_stride, n_nonzero, recompute, sizes, pads, w_off, b_off, a_off,
-                     learning_rate)
-    unpack_params(params, w, bias, sizes, pads, w_off, b_off)
+        total = forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows, net,
+                                      loss, ONE / np.float32(n_rows))
+        update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate)
+    unpack_params(params, w, bias, net)
     return total / np.float32(n)
+
+
+@jit_inline
+def _accumulate_gradient(total, grad_w, grad_b, scratch, w, bias, X, Y, order, start, n_rows,
+                         net, loss, inv_b):
+    """Forward and backward of order[start:start + n_rows] in chunks of the scratch's
+    capacity, their Σ δ aᵀ added into the gradient (packed layout); returns ``total`` plus
+    their losses."""
+    capacity = scratch.n_nonzero.shape[0]
+    for chunk in range(start, start + n_rows, capacity):
+        rows = min(capacity, start + n_rows - chunk)
+        total = forward_backward_rows(total, scratch, w, bias, X, Y, order, chunk, rows, net,
+                                      loss, inv_b)
+        # "θ ← θ − (−1)·Σ δ aᵀ" on the gradient: update_batch accumulates it
+        update_batch(grad_w, grad_b, scratch, X, order, chunk, rows, net, MINUS_ONE)
+    return total
 
 
 @jit_inline
@@ -690,47 +530,35 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
                           Y, order, batch_size):
     """A mini-batch epoch by any optimiser on the fused path; returns the mean loss.
 
-    Every optimiser's update is elementwise, so it runs on the private layout with the
+    Every optimiser's update is elementwise, so it runs on the packed layout with the
     state packed the same way: padding lanes hold 0 in θ, ∇ and the state, and stay 0.
     A batch's gradient is accumulated GRADIENT_CHUNK rows at a time (bounded scratch for
     any batch size, full batch included), then ``optimizer_step`` applies it.
     params (P,), state (slots, P), step (1,) int64 updated in place; hyper (5,) float32
     """
+    check_activations(activations)
+    check_loss(loss)
     n = order.shape[0]
     batch = max(1, min(batch_size, n))
-    capacity = min(batch, GRADIENT_CHUNK)
-    pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
-    theta = np.empty(w_total + b_total, np.float32)
-    w, bias = theta[:w_total], theta[w_total:]
-    pack_params(w, bias, params, sizes, pads, w_off, b_off)
-    packed_state = np.empty((state.shape[0], w_total + b_total), np.float32)
+    net = fused_layout(sizes, activations)
+    theta, w, bias = _packed(params, net)
+    w_total = net.w_total
+    packed_state = np.empty((state.shape[0], theta.shape[0]), np.float32)
     for k in range(state.shape[0]):
-        pack_params(packed_state[k, :w_total], packed_state[k, w_total:], state[k], sizes,
-                    pads, w_off, b_off)
-    grad = np.empty(w_total + b_total, np.float32)
-    grad_w, grad_b = grad[:w_total], grad[w_total:]
-    acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute = batch_scratch(
-        sizes, X, order, capacity, row_width)
+        pack_params(packed_state[k, :w_total], packed_state[k, w_total:], state[k], net)
+    grad = np.empty(theta.shape[0], np.float32)
+    scratch = batch_scratch(net, X, order, min(batch, GRADIENT_CHUNK))
     total = ZERO
     for start in range(0, n, batch):
         n_batch = min(batch, n - start)
-        inv_b = ONE / np.float32(n_batch)
         grad[:] = 0
-        for chunk in range(start, start + n_batch, capacity):
-            n_rows = min(capacity, start + n_batch - chunk)
-            total = forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, chunk,
-                                          n_rows, idx, idx_stride, n_nonzero, sparse, sizes,
-                                          activations, loss, pads, w_off, b_off, a_off,
-                                          row_width, inv_b)
-            # "θ ← θ − (−1)·Σ δ aᵀ" on the zeroed gradient: update_batch accumulates it
-            update_batch(grad_w, grad_b, acts, deltas, row_width, X, order, chunk, n_rows, idx,
-                         idx_stride, n_nonzero, recompute, sizes, pads, w_off, b_off, a_off,
-                         MINUS_ONE)
+        total = _accumulate_gradient(total, grad[:w_total], grad[w_total:], scratch, w, bias, X,
+                                     Y, order, start, n_batch, net, loss,
+                                     ONE / np.float32(n_batch))
         optimizer_step(theta, packed_state, step, grad, optimizer, hyper)
-    unpack_params(params, w, bias, sizes, pads, w_off, b_off)
+    unpack_params(params, w, bias, net)
     for k in range(state.shape[0]):
-        unpack_params(state[k], packed_state[k, :w_total], packed_state[k, w_total:], sizes,
-                      pads, w_off, b_off)
+        unpack_params(state[k], packed_state[k, :w_total], packed_state[k, w_total:], net)
     return total / np.float32(n)
 
 
@@ -747,32 +575,38 @@ def _row_scratch(n_in, row_width, sparse):
 
 
 @jit
-def forward_rows(out, w, bias, X, first, last_row, sparse, sizes, activations, pads, w_off,
-                 b_off, a_off, row_width):
+def forward_rows(out, w, bias, X, first, last_row, sparse, net):
     """Output activations of rows [first, last_row) of X into out; own scratch, so calls on
     disjoint row ranges may run at the same time."""
-    last = sizes.shape[0] - 1
-    acts, idx, n_nonzero = _row_scratch(sizes[0], row_width, sparse)
+    last = net.sizes.shape[0] - 1
+    acts, idx, n_nonzero = _row_scratch(net.sizes[0], net.row_width, sparse)
     for row in range(first, last_row):
         x = X[row]
         if sparse:
             n_nonzero = compact_nonzero(idx, x)
-        forward_sample(acts, 0, w, bias, x, idx, n_nonzero, sizes, activations, pads, w_off,
-                       b_off, a_off)
-        for j in range(sizes[last]):
-            out[row, j] = acts[a_off[last] + j]
+        forward_sample(acts, 0, w, bias, x, idx, n_nonzero, net)
+        for j in range(net.sizes[last]):
+            out[row, j] = acts[net.a_off[last] + j]
 
 
 @jit_parallel
-def forward_rows_parallel(out, w, bias, X, sparse, sizes, activations, pads, w_off, b_off,
-                          a_off, row_width):
+def forward_rows_parallel(out, w, bias, X, sparse, net):
     """``forward_rows`` over all of X in blocks of PARALLEL_ROW_BLOCK rows, across threads."""
     n = X.shape[0]
     n_blocks = (n + PARALLEL_ROW_BLOCK - 1) // PARALLEL_ROW_BLOCK
     for block in prange(n_blocks):
         first = block * PARALLEL_ROW_BLOCK
-        forward_rows(out, w, bias, X, first, min(n, first + PARALLEL_ROW_BLOCK), sparse, sizes,
-                     activations, pads, w_off, b_off, a_off, row_width)
+        forward_rows(out, w, bias, X, first, min(n, first + PARALLEL_ROW_BLOCK), sparse, net)
+
+
+@jit_inline
+def _inference_setup(params, sizes, activations, X):
+    """The layout, the packed parameters and the sparsity test of an inference call."""
+    check_activations(activations)
+    net = fused_layout(sizes, activations)
+    theta, w, bias = _packed(params, net)
+    sparse = inputs_are_sparse(X, np.arange(min(X.shape[0], DENSITY_ROWS)))
+    return net, w, bias, sparse
 
 
 @jit
@@ -784,41 +618,32 @@ def fused_forward(out, params, sizes, activations, X):
     (measured on a busy 2-core machine) is small against thousands of rows.
     """
     n = X.shape[0]
-    pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
-    w = np.empty(w_total, np.float32)
-    bias = np.empty(b_total, np.float32)
-    pack_params(w, bias, params, sizes, pads, w_off, b_off)
-    sparse = inputs_are_sparse(X, np.arange(min(n, DENSITY_ROWS)))
+    net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
     if n >= PARALLEL_MIN_ROWS:
-        forward_rows_parallel(out, w, bias, X, sparse, sizes, activations, pads, w_off, b_off,
-                              a_off, row_width)
+        forward_rows_parallel(out, w, bias, X, sparse, net)
     else:
-        forward_rows(out, w, bias, X, 0, n, sparse, sizes, activations, pads, w_off, b_off,
-                     a_off, row_width)
+        forward_rows(out, w, bias, X, 0, n, sparse, net)
 
 
 @jit
-def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, sizes, activations, loss, pads,
-                  w_off, b_off, a_off, row_width):
+def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
     """``forward_rows`` that also returns the sum of the rows' losses, each taken exactly
     from z at its output layer (``loss_from_logits`` pairs only)."""
-    last = sizes.shape[0] - 1
-    acts, idx, n_nonzero = _row_scratch(sizes[0], row_width, sparse)
+    last = net.sizes.shape[0] - 1
+    acts, idx, n_nonzero = _row_scratch(net.sizes[0], net.row_width, sparse)
     total = ZERO
     for row in range(first, last_row):
         x = X[row]
         if sparse:
             n_nonzero = compact_nonzero(idx, x)
-        total += forward_sample_loss(acts, 0, w, bias, x, idx, n_nonzero, Y, row, sizes,
-                                     activations, loss, pads, w_off, b_off, a_off)
-        for j in range(sizes[last]):
-            out[row, j] = acts[a_off[last] + j]
+        total += forward_sample_loss(acts, 0, w, bias, x, idx, n_nonzero, Y, row, net, loss)
+        for j in range(net.sizes[last]):
+            out[row, j] = acts[net.a_off[last] + j]
     return total
 
 
 @jit_parallel
-def evaluate_rows_parallel(out, w, bias, X, Y, sparse, sizes, activations, loss, pads, w_off,
-                           b_off, a_off, row_width):
+def evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss):
     """``evaluate_rows`` over all of X in blocks of PARALLEL_ROW_BLOCK rows, across threads;
     the blocks' sums are added in block order, so the loss does not depend on the threads."""
     n = X.shape[0]
@@ -827,8 +652,7 @@ def evaluate_rows_parallel(out, w, bias, X, Y, sparse, sizes, activations, loss,
     for block in prange(n_blocks):
         first = block * PARALLEL_ROW_BLOCK
         sums[block] = evaluate_rows(out, w, bias, X, Y, first,
-                                    min(n, first + PARALLEL_ROW_BLOCK), sparse, sizes,
-                                    activations, loss, pads, w_off, b_off, a_off, row_width)
+                                    min(n, first + PARALLEL_ROW_BLOCK), sparse, net, loss)
     total = ZERO
     for block in range(n_blocks):
         total += sums[block]
@@ -844,21 +668,16 @@ def fused_evaluate(out, params, sizes, activations, loss, X, Y):
     and ``loss_value`` are the faster way to them (no loss carried through the rows).
     X (N, IN), Y (N, OUT) -> out (N, OUT), returns the loss
     """
+    check_loss(loss)
     if not loss_from_logits(loss, activations[activations.shape[0] - 1]):
         fused_forward(out, params, sizes, activations, X)
         return loss_value(out, Y, loss)
     n = X.shape[0]
-    pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
-    w = np.empty(w_total, np.float32)
-    bias = np.empty(b_total, np.float32)
-    pack_params(w, bias, params, sizes, pads, w_off, b_off)
-    sparse = inputs_are_sparse(X, np.arange(min(n, DENSITY_ROWS)))
+    net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
     if n >= PARALLEL_MIN_ROWS:
-        total = evaluate_rows_parallel(out, w, bias, X, Y, sparse, sizes, activations, loss,
-                                       pads, w_off, b_off, a_off, row_width)
+        total = evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss)
     else:
-        total = evaluate_rows(out, w, bias, X, Y, 0, n, sparse, sizes, activations, loss, pads,
-                              w_off, b_off, a_off, row_width)
+        total = evaluate_rows(out, w, bias, X, Y, 0, n, sparse, net, loss)
     return total / np.float32(n)
 
 
@@ -867,32 +686,22 @@ def fused_gradient(grads, params, sizes, activations, loss, X, Y):
     """∇ of the mean loss over all rows of X, and that loss, on the fused path.
 
     Rows go through in chunks of GRADIENT_CHUNK with the same weights; each chunk's
-    Σ δ aᵀ (δ carrying 1/N) is added into the gradient in the private layout, which is then
+    Σ δ aᵀ (δ carrying 1/N) is added into the gradient in the packed layout, which is then
     written to ``grads`` in the flat layout (every entry overwritten).
     params (P,), X (N, IN), Y (N, OUT) -> grads (P,), returns the loss
     """
+    check_activations(activations)
+    check_loss(loss)
     n = X.shape[0]
-    capacity = max(1, min(n, GRADIENT_CHUNK))
-    pads, w_off, b_off, a_off, row_width, w_total, b_total = fused_layout(sizes)
-    w = np.empty(w_total, np.float32)
-    bias = np.empty(b_total, np.float32)
-    pack_params(w, bias, params, sizes, pads, w_off, b_off)
-    grad_w = np.zeros(w_total, np.float32)
-    grad_b = np.zeros(b_total, np.float32)
+    net = fused_layout(sizes, activations)
+    theta, w, bias = _packed(params, net)
+    grad = np.zeros(theta.shape[0], np.float32)
+    grad_w, grad_b = grad[:net.w_total], grad[net.w_total:]
     order = np.arange(n)
     # capacity ≤ GRADIENT_CHUNK ≤ MAX_STORED_BATCH: per-row nonzero lists, never recompute
-    acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute = batch_scratch(
-        sizes, X, order, capacity, row_width)
+    scratch = batch_scratch(net, X, order, max(1, min(n, GRADIENT_CHUNK)))
     inv_n = ONE / np.float32(n)
-    total = ZERO
-    for start in range(0, n, capacity):
-        n_rows = min(capacity, n - start)
-        total = forward_backward_rows(total, acts, deltas, w, bias, X, Y, order, start, n_rows,
-                                      idx, idx_stride, n_nonzero, sparse, sizes, activations,
-                                      loss, pads, w_off, b_off, a_off, row_width, inv_n)
-        # "θ ← θ − (−1)·Σ δ aᵀ" on zeroed buffers: the same kernel accumulates the gradient
-        update_batch(grad_w, grad_b, acts, deltas, row_width, X, order, start, n_rows, idx,
-                     idx_stride, n_nonzero, recompute, sizes, pads, w_off, b_off, a_off,
-                     MINUS_ONE)
-    unpack_params(grads, grad_w, grad_b, sizes, pads, w_off, b_off)
+    total = _accumulate_gradient(ZERO, grad_w, grad_b, scratch, w, bias, X, Y, order, 0, n,
+                                 net, loss, inv_n)
+    unpack_params(grads, grad_w, grad_b, net)
     return total * inv_n

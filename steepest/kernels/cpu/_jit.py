@@ -42,6 +42,13 @@ jit = numba.njit(**JIT_OPTIONS)
 # costs its whole LLVM time twice.  Inlined in numba's IR, the entry point compiles once
 # (W1's cold first call: 8.0 s -> 6.3 s measured on the 2-core machine).
 jit_inline = numba.njit(inline="always", **JIT_OPTIONS)
+# For the per-sample and per-batch functions of the fused path, which allocate nothing: compiled
+# without numba's reference counting (NRT), so that a call passing arrays costs no atomic
+# increments and decrements of their counts.  Numba cannot always prove those away; where it
+# could not (a function whose control flow it did not recognise) they cost per-sample
+# training up to 10% (W2).  Such a function must not create arrays (np.empty, copies):
+# numba refuses to compile one that does.
+jit_no_refcount = numba.njit(_nrt=False, **JIT_OPTIONS)
 # Only where one parallel region covers thousands of rows (inference): a region costs
 # 10-150 µs here, which per-sample or per-batch training work cannot pay back.
 jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)

@@ -11,12 +11,22 @@ register, on AVX2 two ymm registers, on SSE or ARM four 128-bit registers, so th
 built on it run (and are cached) on any CPU numba supports.
 
 Only what the fused training kernels need is here; this is not a general SIMD library.
+
+The arithmetic operators (+ − · / and unary −, with a float32 scalar on either side
+broadcast to every lane) and ``exp``, ``relu`` and ``positive`` take a vector or a float32
+alike, so the formulas of ``_maths.py`` are written once and serve the scalar loops and the
+16-lane ones.
 """
 
+import operator
+
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic, models, register_model
+from numba.extending import intrinsic, models, overload, register_model
+
+from ._jit import JIT_OPTIONS
 
 LANES = 16
 
@@ -353,3 +363,67 @@ def prefetch(typingctx, arr, index):
         return context.get_dummy_value()
 
     return types.none(arr, index), codegen
+
+
+# ------------------------------------------------------------------ one formula, both kinds
+# Operators and functions that accept a vector or a float32 scalar, so that a formula of
+# _maths.py compiles for either.  With a vector, each is the intrinsic above (a scalar operand
+# splat), the very IR the fused kernels wrote by hand before these existed.
+def _is_float(t):
+    return isinstance(t, types.Float)
+
+
+def _vector_operator(op, vector_op):
+    @overload(op, jit_options=JIT_OPTIONS)
+    def _impl(a, b):
+        if a == f32x16 and b == f32x16:
+            return lambda a, b: vector_op(a, b)
+        if _is_float(a) and b == f32x16:
+            return lambda a, b: vector_op(vsplat(np.float32(a)), b)
+        if a == f32x16 and _is_float(b):
+            return lambda a, b: vector_op(a, vsplat(np.float32(b)))
+        return None
+
+
+for _op, _vector in ((operator.add, vadd), (operator.sub, vsub), (operator.mul, vmul),
+                     (operator.truediv, vdiv)):
+    _vector_operator(_op, _vector)
+
+
+@overload(operator.neg, jit_options=JIT_OPTIONS)
+def _neg(a):
+    if a == f32x16:
+        return lambda a: vsub(vzero(), a)
+    return None
+
+
+def exp(x):
+    """eˣ of a float32 (the library's expf) or of each lane of a vector (``vexp``)."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+def relu(x):
+    """max(x, 0); a NaN gives 0."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+def positive(x):
+    """1 where x > 0, else 0 (a NaN gives 0)."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+def _register_generic(function, vector, scalar):
+    @overload(function, jit_options=JIT_OPTIONS)
+    def _impl(x):
+        if x == f32x16:
+            return vector
+        if _is_float(x):
+            return scalar
+        return None
+
+
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+_register_generic(exp, lambda x: vexp(x), lambda x: np.exp(x))
+_register_generic(relu, lambda x: vrelu(x), lambda x: x if x > _ZERO else _ZERO)
+_register_generic(positive, lambda x: vpositive(x), lambda x: _ONE if x > _ZERO else _ZERO)

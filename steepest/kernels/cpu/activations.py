@@ -1,15 +1,28 @@
-"""Activation kernels on the CPU: forward from z, backward from the forward output a.
+"""Per-layer activation kernels on the CPU: forward from z, backward from the forward output a.
 
-Constants are float32 so float32 arrays are never promoted to float64 by a literal.
+The building-block API (twins of ``reference`` and ``cuda``): training runs on the fused
+path of ``_fused.py``.  Each kernel maps one formula of ``_maths`` over a (B, N) array.
 """
 
-import numpy as np
+from ..codes import IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
+from . import _maths
+from ._jit import jit, jit_inline
 
-from ..codes import RELU, SIGMOID, SOFTMAX, TANH
-from ._jit import jit
 
-ONE = np.float32(1.0)
-ZERO = np.float32(0.0)
+@jit_inline
+def _map(out, x, f):
+    """out[s, j] = f(x[s, j])."""
+    for s in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[s, j] = f(x[s, j])
+
+
+@jit_inline
+def _map_backward(dz, da, a, f):
+    """dz[s, j] = f(da[s, j], a[s, j])."""
+    for s in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            dz[s, j] = f(da[s, j], a[s, j])
 
 
 @jit
@@ -30,77 +43,59 @@ def sigmoid_forward(a, z):
 
     z (B, N) -> a (B, N)
     """
-    for s in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            a[s, j] = ONE / (ONE + np.exp(-z[s, j]))
+    _map(a, z, _maths.sigmoid)
 
 
 @jit
 def sigmoid_backward(dz, da, a):
     """∂L/∂z = ∂L/∂a ⊙ a(1 − a).   da (B, N), a (B, N) -> dz (B, N)"""
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            dz[s, j] = da[s, j] * a[s, j] * (ONE - a[s, j])
+    _map_backward(dz, da, a, _maths.sigmoid_backward)
 
 
 @jit
 def tanh_forward(a, z):
     """a = tanh(z).   z (B, N) -> a (B, N)"""
-    for s in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            a[s, j] = np.tanh(z[s, j])
+    _map(a, z, _maths.tanh)
 
 
 @jit
 def tanh_backward(dz, da, a):
     """∂L/∂z = ∂L/∂a ⊙ (1 − a²).   da (B, N), a (B, N) -> dz (B, N)"""
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            dz[s, j] = da[s, j] * (ONE - a[s, j] * a[s, j])
+    _map_backward(dz, da, a, _maths.tanh_backward)
 
 
 @jit
 def relu_forward(a, z):
     """a = max(z, 0).   z (B, N) -> a (B, N)"""
-    for s in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            a[s, j] = z[s, j] if z[s, j] > ZERO else ZERO
+    _map(a, z, _maths.relu)
 
 
 @jit
 def relu_backward(dz, da, a):
     """∂L/∂z = ∂L/∂a where a > 0, else 0.   da (B, N), a (B, N) -> dz (B, N)"""
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            dz[s, j] = da[s, j] if a[s, j] > ZERO else ZERO
+    _map_backward(dz, da, a, _maths.relu_backward)
 
 
 @jit
 def softmax_forward(a, z):
     """Row-wise softmax, shifted by the row max so exp cannot overflow.   z (B, N) -> a (B, N)"""
+    n = z.shape[1]
     for s in range(z.shape[0]):
-        m = z[s, 0]
-        for j in range(1, z.shape[1]):
-            m = max(m, z[s, j])
-        total = ZERO
-        for j in range(z.shape[1]):
-            e = np.exp(z[s, j] - m)
-            a[s, j] = e
-            total += e
-        inv = ONE / total
-        for j in range(z.shape[1]):
-            a[s, j] *= inv
+        row = a[s]
+        for j in range(n):
+            row[j] = z[s, j]
+        _maths.softmax_in_place(row, 0, n, _maths.row_max(row, 0, n))
 
 
 @jit
 def softmax_backward(dz, da, a):
     """∂L/∂z = a ⊙ (da − ⟨da, a⟩) (the softmax Jacobian product).   da, a (B, N) -> dz (B, N)"""
+    n = a.shape[1]
     for s in range(a.shape[0]):
-        dot = ZERO
-        for j in range(a.shape[1]):
-            dot += da[s, j] * a[s, j]
-        for j in range(a.shape[1]):
-            dz[s, j] = a[s, j] * (da[s, j] - dot)
+        row = dz[s]
+        for j in range(n):
+            row[j] = da[s, j]
+        _maths.softmax_backward_in_place(row, 0, a[s], 0, n)
 
 
 @jit
@@ -114,8 +109,10 @@ def activation_forward(a, z, activation):
         tanh_forward(a, z)
     elif activation == SOFTMAX:
         softmax_forward(a, z)
-    else:
+    elif activation == IDENTITY:
         identity_forward(a, z)
+    else:
+        raise ValueError("activation: unknown activation code")
 
 
 @jit
@@ -129,8 +126,10 @@ def activation_backward(dz, da, a, activation):
         tanh_backward(dz, da, a)
     elif activation == SOFTMAX:
         softmax_backward(dz, da, a)
-    else:
+    elif activation == IDENTITY:
         identity_backward(dz, da, a)
+    else:
+        raise ValueError("activation: unknown activation code")
 
 
 @jit
@@ -139,6 +138,4 @@ def step_forward(a, z):
 
     z (B, N) -> a (B, N)
     """
-    for s in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            a[s, j] = ONE if z[s, j] >= ZERO else ZERO
+    _map(a, z, _maths.step)

@@ -1,79 +1,79 @@
-"""Loss kernels on the CPU: batch-mean values, their gradients, and the output delta."""
+"""Per-layer loss kernels on the CPU: batch-mean values, their gradients, and the output delta.
+
+The building-block API (twins of ``reference`` and ``cuda``): training takes its losses and
+deltas on the fused path (``_fused.py``), from the same per-output formulas of ``_maths``.
+Every kernel here sums or maps one of those formulas over a (B, N) batch and owns its 1/B.
+"""
 
 import numpy as np
 
-from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, SIGMOID, SOFTMAX
-from ._jit import jit
-from .activations import activation_backward
+from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, MSE
+from . import _maths
+from ._jit import jit, jit_inline
 
-HALF = np.float32(0.5)
-LOG_EPS = np.float32(1e-12)
+ONE = np.float32(1.0)
+ZERO = np.float32(0.0)
+
+
+@jit_inline
+def _batch_mean(a, y, term):
+    """(1/B) Σ_batch Σᵢ term(aᵢ, yᵢ).   a (B, N), y (B, N) -> float"""
+    total = ZERO
+    for s in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            total += term(a[s, j], y[s, j])
+    return total / np.float32(a.shape[0])
+
+
+@jit_inline
+def _batch_gradient(da, a, y, gradient):
+    """da = gradient(a, y) / B elementwise.   a (B, N), y (B, N) -> da (B, N)"""
+    inv_b = ONE / np.float32(a.shape[0])
+    for s in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            da[s, j] = gradient(a[s, j], y[s, j]) * inv_b
 
 
 @jit
 def mse_loss(a, y):
     """L = (1/B) Σ_batch ½‖a − y‖².   a (B, N), y (B, N) -> float"""
-    total = np.float32(0.0)
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            d = a[s, j] - y[s, j]
-            total += d * d
-    return HALF * total / np.float32(a.shape[0])
+    return _batch_mean(a, y, _maths.mse)
 
 
 @jit
 def mse_loss_backward(da, a, y):
     """∂L/∂a = (a − y) / B.   a (B, N), y (B, N) -> da (B, N)"""
-    inv_b = np.float32(1.0) / np.float32(a.shape[0])
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            da[s, j] = (a[s, j] - y[s, j]) * inv_b
+    _batch_gradient(da, a, y, _maths.mse_gradient)
 
 
 @jit
 def cross_entropy_loss(a, y):
     """L = −(1/B) Σ_batch Σᵢ yᵢ log aᵢ, with a clamped to ≥ 1e-12.   a, y (B, N) -> float"""
-    total = np.float32(0.0)
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            if y[s, j] != 0:
-                total -= y[s, j] * np.log(max(a[s, j], LOG_EPS))
-    return total / np.float32(a.shape[0])
+    return _batch_mean(a, y, _maths.cross_entropy)
 
 
 @jit
 def cross_entropy_loss_backward(da, a, y):
     """∂L/∂a = −y / a / B (a clamped as in the loss).   a, y (B, N) -> da (B, N)"""
-    inv_b = np.float32(1.0) / np.float32(a.shape[0])
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            da[s, j] = -y[s, j] / max(a[s, j], LOG_EPS) * inv_b
+    _batch_gradient(da, a, y, _maths.cross_entropy_gradient)
 
 
 @jit
 def softmax_cross_entropy_backward(dz, a, y):
     """Output delta of softmax + cross-entropy: ∂L/∂z = (a − y) / B.   a, y (B, N) -> dz (B, N)"""
-    mse_loss_backward(dz, a, y)  # the same arithmetic: (a − y) / B
+    _batch_gradient(dz, a, y, _maths.logit_delta)
 
 
 @jit
 def mae_loss(a, y):
     """L = (1/B) Σ_batch Σᵢ |aᵢ − yᵢ|.   a (B, N), y (B, N) -> float"""
-    total = np.float32(0.0)
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            total += abs(a[s, j] - y[s, j])
-    return total / np.float32(a.shape[0])
+    return _batch_mean(a, y, _maths.mae)
 
 
 @jit
 def mae_loss_backward(da, a, y):
     """∂L/∂a = sign(a − y) / B (0 where a = y).   a (B, N), y (B, N) -> da (B, N)"""
-    inv_b = np.float32(1.0) / np.float32(a.shape[0])
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            d = a[s, j] - y[s, j]
-            da[s, j] = inv_b if d > 0 else (-inv_b if d < 0 else np.float32(0.0))
+    _batch_gradient(da, a, y, _maths.mae_gradient)
 
 
 @jit
@@ -82,17 +82,7 @@ def binary_cross_entropy_loss(a, y):
 
     a (B, N), y (B, N) -> float
     """
-    one = np.float32(1.0)
-    total = np.float32(0.0)
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            p, t = a[s, j], y[s, j]
-            # the zero-weight term is skipped so that 0·log(clamp) never costs a log
-            if t != 0:
-                total -= t * np.log(max(p, LOG_EPS))
-            if t != one:
-                total -= (one - t) * np.log(max(one - p, LOG_EPS))
-    return total / np.float32(a.shape[0])
+    return _batch_mean(a, y, _maths.binary_cross_entropy)
 
 
 @jit
@@ -101,12 +91,7 @@ def binary_cross_entropy_loss_backward(da, a, y):
 
     a (B, N), y (B, N) -> da (B, N)
     """
-    one = np.float32(1.0)
-    inv_b = one / np.float32(a.shape[0])
-    for s in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            p, t = a[s, j], y[s, j]
-            da[s, j] = (-t / max(p, LOG_EPS) + (one - t) / max(one - p, LOG_EPS)) * inv_b
+    _batch_gradient(da, a, y, _maths.binary_cross_entropy_gradient)
 
 
 @jit
@@ -115,7 +100,7 @@ def sigmoid_binary_cross_entropy_backward(dz, a, y):
 
     a (B, N), y (B, N) -> dz (B, N)
     """
-    mse_loss_backward(dz, a, y)  # the same arithmetic: (a − y) / B
+    _batch_gradient(dz, a, y, _maths.logit_delta)
 
 
 @jit
@@ -123,36 +108,27 @@ def loss_value(a, y, loss):
     """The batch-mean loss with code ``loss``, from the output activations; log losses clamp
     them at LOG_EPS (see ``network_evaluate`` for exact values).   a, y (B, N) -> float
     """
+    if loss == MSE:
+        return mse_loss(a, y)
     if loss == CROSS_ENTROPY:
         return cross_entropy_loss(a, y)
     if loss == MAE:
         return mae_loss(a, y)
     if loss == BINARY_CROSS_ENTROPY:
         return binary_cross_entropy_loss(a, y)
-    return mse_loss(a, y)
+    raise ValueError("loss: unknown loss code")
 
 
 @jit
 def output_delta(dz, a, y, loss, activation):
     """δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), fused where the maths collapses (softmax + cross-entropy,
-    sigmoid + binary cross-entropy).
+    sigmoid + binary cross-entropy): one ``_maths.output_delta_row`` per sample.
 
     a (B, N), y (B, N) -> dz (B, N)
     """
-    if loss == CROSS_ENTROPY and activation == SOFTMAX:
-        softmax_cross_entropy_backward(dz, a, y)
-        return
-    if loss == BINARY_CROSS_ENTROPY and activation == SIGMOID:
-        sigmoid_binary_cross_entropy_backward(dz, a, y)
-        return
-    # ∂L/∂a goes into dz, then f′ is applied in place: every activation_backward reads
-    # da[s, j] (and, for softmax, the row's dot product) before it writes dz[s, j].
-    if loss == CROSS_ENTROPY:
-        cross_entropy_loss_backward(dz, a, y)
-    elif loss == MAE:
-        mae_loss_backward(dz, a, y)
-    elif loss == BINARY_CROSS_ENTROPY:
-        binary_cross_entropy_loss_backward(dz, a, y)
-    else:
-        mse_loss_backward(dz, a, y)
-    activation_backward(dz, dz, a, activation)
+    _maths.check_loss(loss)
+    _maths.check_activations((activation,))
+    inv_b = ONE / np.float32(a.shape[0])
+    for s in range(a.shape[0]):
+        _maths.output_delta_row(dz[s], 0, a[s], 0, y, s, a.shape[1], loss, activation,
+                                inv_b)

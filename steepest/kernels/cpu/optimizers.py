@@ -17,6 +17,7 @@ from ..codes import (
     HYPER_WEIGHT_DECAY,
     MOMENTUM,
     RMSPROP,
+    SGD,
 )
 from ._jit import jit
 
@@ -102,6 +103,8 @@ def optimizer_step(params, state, step, grads, optimizer, hyper):
     Adam's m then v.
     params (P,), state (slots, P), step (1,) int64, grads (P,), hyper (5,)
     """
+    if optimizer not in (SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM):
+        raise ValueError("optimizer: unknown optimizer code")
     step[0] += 1
     lr, wd = hyper[HYPER_LEARNING_RATE], hyper[HYPER_WEIGHT_DECAY]
     b1, b2, eps = hyper[HYPER_BETA1], hyper[HYPER_BETA2], hyper[HYPER_EPS]
@@ -113,7 +116,7 @@ def optimizer_step(params, state, step, grads, optimizer, hyper):
         rmsprop_step(params, state[0], grads, lr, b1, eps, wd)
     elif optimizer == ADAM:
         adam_step(params, state[0], state[1], grads, lr, b1, b2, eps, wd, step[0])
-    else:  # SGD (the models layer only sends valid codes): θ ← θ − η(∇ + λθ)
+    else:  # SGD: θ ← θ − η(∇ + λθ)
         lr32, wd32 = np.float32(lr), np.float32(wd)
         for k in range(params.shape[0]):
             params[k] -= lr32 * (grads[k] + wd32 * params[k])
