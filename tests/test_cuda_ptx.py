@@ -56,8 +56,7 @@ signatures = {
     activations._step_forward_kernel: (v, v),
     optimizers._sgd_step_kernel: (v, v, f32),
     optimizers._optimizer_kernel: (v, v, v, v, i64, v, i64),
-    loops._sgd_epoch_one_block_kernel: (v, iv, iv, iv, iv, iv, i64, v, v, iv, i64, f32, i64,
-                                        b1, v, i64, i64, v),
+    loops._sgd_epoch_one_block_kernel: (v, iv, v, v, iv, f32, v, v),
 }
 for kernel, signature in signatures.items():
     name = kernel.py_func.__name__

@@ -1,10 +1,17 @@
-"""Shared pieces of the CUDA kernels: the ``cuda`` module, constants, and device functions.
+"""Shared pieces of the CUDA kernels: the ``cuda`` module, constants, the host-side code
+check, and device functions.
 
 Device functions here work on one element or one row and are inlined into the kernels of
-every topic module, so an activation or a loss is written once for all CUDA kernels.  Rows
-are addressed in flat (1-D) buffers as ``buf[base + j]``: the whole-epoch kernel keeps its
-activations in one flat shared-memory buffer, and the row kernels see 2-D arrays flattened.
-Not here: kernels and launchers (the topic modules).
+every topic module, so each activation, its derivative, each loss and its output delta is
+written once for all CUDA kernels (and nowhere else in ``cuda``).  Rows are addressed in flat
+(1-D) buffers as ``buf[base + j]``: the whole-epoch kernel keeps its activations in one flat
+shared-memory buffer, and the row kernels see 2-D arrays flattened.
+
+Codes: device code cannot raise usefully, so every public launcher checks its activation,
+loss and optimiser codes on the host with ``check_code``/``check_codes`` before it queues
+anything, and an unknown code is a ValueError naming the argument.  A kernel launched
+directly with an unknown code gets NaN from these device functions, never a plausible
+number.  Not here: kernels and launchers (the topic modules).
 """
 
 import functools
@@ -15,15 +22,29 @@ import numpy as np
 # numba's float32 type, not NumPy's: the simulator sizes dynamic shared arrays with it
 from numba import float32 as FLOAT32_TYPE  # noqa: F401  (used by the kernel modules)
 
-from .. import _cuda
-from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MAE, RELU, SIGMOID, SOFTMAX, TANH
+from .. import _cuda, codes
+from ..codes import (
+    ACTIVATION_CODES,
+    BINARY_CROSS_ENTROPY,
+    CROSS_ENTROPY,
+    IDENTITY,
+    LOSS_CODES,
+    MAE,
+    MSE,
+    OPTIMIZER_CODES,
+    RELU,
+    SIGMOID,
+    SOFTMAX,
+    TANH,
+)
 
 cuda = _cuda.load()
 
 ZERO = np.float32(0.0)
 ONE = np.float32(1.0)
 HALF = np.float32(0.5)
-LOG_EPS = np.float32(1e-12)
+LOG_EPS = np.float32(codes.LOG_EPS)
+NAN = np.float32(np.nan)  # what device functions give for an unknown code
 # Below this, e^{-z} overflows float32 and σ(z) is exactly 0.  Returning 0 directly gives the
 # GPU's answer and keeps the simulator working (Python's math.exp raises OverflowError).
 SIGMOID_FLOOR = np.float32(-88.72)
@@ -56,10 +77,43 @@ def device_ints(host_ints):
     return cuda.to_device(np.ascontiguousarray(host_ints, dtype=np.int64))
 
 
+# ---------------------------------------------------------------------------- codes (host)
+_CODE_TABLES = {"activation": ACTIVATION_CODES, "loss": LOSS_CODES,
+                "optimizer": OPTIMIZER_CODES}
+
+
+def check_code(argument, value, kind):
+    """``value`` as an int if it is a ``kind`` code ("activation", "loss" or "optimizer"),
+    else ValueError naming ``argument`` and the bad value.  Runs on the host, before a launch.
+    """
+    table = _CODE_TABLES[kind]
+    try:
+        code = int(value)
+    except (TypeError, ValueError):
+        code = None
+    if code is not None and code == value and code in table.values():
+        return code
+    shown = code if code is not None and code == value else repr(value)
+    known = ", ".join(f"{c} ({name})" for name, c in sorted(table.items(),
+                                                            key=lambda item: item[1]))
+    raise ValueError(f"{argument} code {shown} is not one of {known}")
+
+
+def check_codes(argument, values, kind):
+    """``check_code`` for each entry of a small code array (a network's ``activations``), as a
+    list of ints.  A device array is copied to the host once: the launchers need the codes
+    there anyway (they decide grids and which row kernels run)."""
+    if hasattr(values, "copy_to_host"):
+        values = values.copy_to_host()
+    return [check_code(f"{argument}[{k}]", value, kind)
+            for k, value in enumerate(np.asarray(values).reshape(-1))]
+
+
 # ---------------------------------------------------------------------------- one element
 @cuda.jit(device=True)
 def activate(z, activation):
-    """f(z) for an elementwise activation; softmax is a row operation and passes z through."""
+    """f(z) for an elementwise activation; softmax is a row operation and passes z through
+    (``softmax_row`` applies it).  NaN for an unknown code."""
     if activation == SIGMOID:
         if z < SIGMOID_FLOOR:
             return ZERO
@@ -68,19 +122,31 @@ def activate(z, activation):
         return math.tanh(z)
     if activation == RELU:
         return z if z > ZERO else ZERO
-    return z
+    if activation == IDENTITY or activation == SOFTMAX:
+        return z
+    return NAN
 
 
 @cuda.jit(device=True)
 def activate_backward(da, a, activation):
-    """∂L/∂z from ∂L/∂a and the forward output a, for an elementwise activation."""
+    """∂L/∂z from ∂L/∂a and the forward output a, for an elementwise activation; softmax's
+    Jacobian is a row operation and passes da through (``softmax_backward_row`` applies it).
+    NaN for an unknown code."""
     if activation == SIGMOID:
         return da * a * (ONE - a)
     if activation == TANH:
         return da * (ONE - a * a)
     if activation == RELU:
         return da if a > ZERO else ZERO
-    return da
+    if activation == IDENTITY or activation == SOFTMAX:
+        return da
+    return NAN
+
+
+@cuda.jit(device=True)
+def step(z):
+    """The perceptron's step (Heaviside) function: 1 where z ≥ 0, else 0."""
+    return ONE if z >= ZERO else ZERO
 
 
 # ---------------------------------------------------------------------------- one row
@@ -121,7 +187,7 @@ def softmax_backward_row(dz, dz_base, da, da_base, a, a_base, n):
 @cuda.jit(device=True)
 def row_loss(a, a_base, y, y_base, n, loss):
     """One sample's loss by code from its activations: ½‖a − y‖², −Σ y log a, Σ|a − y|, or
-    binary cross-entropy.
+    binary cross-entropy (NaN for an unknown code).
 
     Arguments of logs are clamped to ≥ 1e-12, as in the reference's ``loss_value``; the
     networks' reported losses are exact instead (``activate_output_row``).
@@ -138,8 +204,10 @@ def row_loss(a, a_base, y, y_base, n, loss):
         elif loss == BINARY_CROSS_ENTROPY:
             total -= (t * math.log(max(p, LOG_EPS))
                       + (ONE - t) * math.log(max(ONE - p, LOG_EPS)))
-        else:
+        elif loss == MSE:
             total += HALF * (p - t) * (p - t)
+        else:
+            total = NAN
     return total
 
 
@@ -197,7 +265,8 @@ def activate_output_row(out, base, y, y_base, n, loss, activation):
 
 @cuda.jit(device=True)
 def loss_gradient(p, t, loss, inv_batch):
-    """∂L/∂a of one output for the batch-mean loss with code ``loss``."""
+    """∂L/∂a of one output for the batch-mean loss with code ``loss`` (NaN for an unknown
+    code)."""
     if loss == CROSS_ENTROPY:
         return -t / max(p, LOG_EPS) * inv_batch
     if loss == MAE:
@@ -205,7 +274,9 @@ def loss_gradient(p, t, loss, inv_batch):
         return (ONE if d > ZERO else (-ONE if d < ZERO else ZERO)) * inv_batch
     if loss == BINARY_CROSS_ENTROPY:
         return (-t / max(p, LOG_EPS) + (ONE - t) / max(ONE - p, LOG_EPS)) * inv_batch
-    return (p - t) * inv_batch
+    if loss == MSE:
+        return (p - t) * inv_batch
+    return NAN
 
 
 @cuda.jit(device=True)

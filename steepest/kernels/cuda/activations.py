@@ -7,15 +7,15 @@ reduction and needs no warp intrinsics (which the simulator lacks).
 from ..codes import IDENTITY, RELU, SIGMOID, SOFTMAX, TANH
 from ._device import (
     ELEMENTWISE_THREADS,
-    ONE,
-    ZERO,
     activate,
     activate_backward,
     blocks_for,
+    check_code,
     cuda,
     flat,
     softmax_backward_row,
     softmax_row,
+    step,
 )
 
 __all__ = [
@@ -59,10 +59,10 @@ def _softmax_backward_kernel(dz, da, a, n_rows, width):
 
 @cuda.jit
 def _step_forward_kernel(a, z):
-    """a[k] = 1 where z[k] ≥ 0, else 0, over flat arrays."""
+    """a[k] = step(z[k]) over flat arrays."""
     k = cuda.grid(1)
     if k < a.shape[0]:
-        a[k] = ONE if z[k] >= ZERO else ZERO
+        a[k] = step(z[k])
 
 
 def launch_softmax_forward(a, z, n_rows, width):
@@ -78,6 +78,7 @@ def launch_softmax_backward(dz, da, a, n_rows, width):
 
 def activation_forward(a, z, activation):
     """a = f(z) for the activation with code ``activation``.   z (B, N) -> a (B, N)"""
+    activation = check_code("activation", activation, "activation")
     if activation == SOFTMAX:
         launch_softmax_forward(flat(a), flat(z), z.shape[0], z.shape[1])
         return
@@ -87,6 +88,7 @@ def activation_forward(a, z, activation):
 
 def activation_backward(dz, da, a, activation):
     """∂L/∂z = f′ applied to ∂L/∂a, from the forward output.   da, a (B, N) -> dz (B, N)"""
+    activation = check_code("activation", activation, "activation")
     if activation == SOFTMAX:
         launch_softmax_backward(flat(dz), flat(da), flat(a), a.shape[0], a.shape[1])
         return

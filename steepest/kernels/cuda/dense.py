@@ -16,7 +16,7 @@ fused into delta propagation, and the parameter update fused into the gradient (
 
 import numpy as np
 
-from ..codes import IDENTITY, SOFTMAX
+from ..codes import IDENTITY
 from ._device import (
     ONE,
     TILE,
@@ -82,10 +82,8 @@ def _dense_backward_input_kernel(dinp, dout, W, a_below, activation_below, n_row
             acc += tile_d[ty, kk] * tile_w[kk, tx]
         cuda.syncthreads()
     if r < n_rows and i < n_in:
-        if activation_below == IDENTITY or activation_below == SOFTMAX:
-            dinp[r, i] = acc  # softmax's Jacobian is a row operation: applied by the caller
-        else:
-            dinp[r, i] = activate_backward(acc, a_below[r, i], activation_below)
+        # softmax passes through: its Jacobian is a row operation, applied by the caller
+        dinp[r, i] = activate_backward(acc, a_below[r, i], activation_below)
 
 
 @cuda.jit

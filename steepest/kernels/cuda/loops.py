@@ -5,16 +5,18 @@ Three paths, chosen by batch size and optimiser:
 * **One block per epoch** (per-sample SGD, and mini-batches of up to ``ONE_BLOCK_MAX_BATCH``
   rows): a single block of ``ONE_BLOCK_THREADS`` threads runs every step of the epoch, with
   ``syncthreads`` between the phases of a step (forward per layer, output loss and δ, then per
-  layer δ propagation and the update), streaming the samples from device memory in the
-  epoch's order.  Small steps are latency-bound, so one block on one SM with no launches and
-  no host round trips beats spreading a 16-wide layer over a grid.  Long dot products are
-  split across threads (each takes every ``parts``-th term, then one thread adds the
-  partial sums out of shared memory): into enough parts to give all threads work (784-long
-  products of a 16-output layer keep 256 threads busy), and at least COALESCE_PARTS, so
-  that consecutive threads read consecutive floats of a W row and of the input row
-  (coalesced) instead of one row each.  A product of n terms is cut into at most
-  ⌈n / MIN_TERMS_PER_THREAD⌉ parts, so short ones (a 16-wide layer's) are not split at
-  all: a reduction and its barrier would cost more than the terms.
+  layer δ propagation and the update: ``_forward_layer``, ``_output_phase``,
+  ``_backward_layer``, ``_update_layer``), streaming the samples from device memory in the
+  epoch's order.  Its layout (sizes, codes, offsets) travels in one small int64 array, the
+  *plan* (slots listed above ``one_block_plan``).  Small steps are latency-bound, so one
+  block on one SM with no launches and no host round trips beats spreading a 16-wide layer
+  over a grid.  Long dot products are split across threads (each takes every ``parts``-th
+  term, then one thread adds the partial sums out of shared memory): into enough parts to
+  give all threads work (784-long products of a 16-output layer keep 256 threads busy), and
+  at least COALESCE_PARTS, so that consecutive threads read consecutive floats of a W row and
+  of the input row (coalesced) instead of one row each.  A product of n terms is cut into
+  at most ⌈n / MIN_TERMS_PER_THREAD⌉ parts, so short ones (a 16-wide layer's) are not split
+  at all: a reduction and its barrier would cost more than the terms.
 
   Shared memory: the kernel takes *dynamic* shared memory, capped at 48 KB per block (the
   limit without the driver opt-in, which numba-cuda does not expose).  784-16-16-10 in float32
@@ -55,7 +57,10 @@ from ._device import (
     activate,
     activate_backward,
     activate_output_row,
+    check_code,
+    check_codes,
     cuda,
+    device_ints,
     flat,
     row_output_delta,
     softmax_backward_row,
@@ -76,6 +81,109 @@ MIN_TERMS_PER_THREAD = 32      # dot products of up to this many terms are never
 COALESCE_PARTS = 8             # long dot products are split at least this far (coalescing)
 SHARED_MEMORY_BYTES = 48 * 1024  # per block, without the driver opt-in
 
+# ---------------------------------------------------------------------------- the plan
+# The one-block kernel reads its whole layout from ONE small int64 device array, the plan
+# (``one_block_plan`` builds it on the host from ``one_block_layout``'s dict):
+#
+#   plan[PLAN_N_LAYERS]         L, the number of dense layers
+#   plan[PLAN_LOSS]             the loss code
+#   plan[PLAN_BATCH_SIZE]       rows per step (the epoch's last batch may be shorter)
+#   plan[PLAN_SHARED_FROM]      the parameter offset from which parameters are in shared memory
+#   plan[PLAN_WORK_IN_SHARED]   1: the work buffer is in shared memory; 0: it is ``scratch``
+#   plan[PLAN_N_PARTIALS]       floats of partial sums at the start of shared memory
+#   plan[PLAN_COALESCE_PARTS]   the least split of a long dot product (see ``_parts``)
+#   plan[PLAN_DELTA_A], plan[PLAN_DELTA_B]   offsets of the two δ buffers in the work buffer
+#
+# then, from PLAN_LAYERS, one record of PLAN_RECORD slots per layer boundary l = 0 … L
+# (``_layer(plan, l, field)`` reads one):
+#
+#   LAYER_SIZE        sizes[l]: layer l's input width (record L: the output width)
+#   LAYER_ACTIVATION  activations[l]: layer l's activation code (record L: -1, unused)
+#   LAYER_W_OFFSET    where Wˡ starts in params, bˡ right after it (record L: P)
+#   LAYER_A_OFFSET    where the batch's width-sizes[l] activations start in the work buffer
+#                     (record 0: unused, the input rows are read from X)
+PLAN_N_LAYERS = 0
+PLAN_LOSS = 1
+PLAN_BATCH_SIZE = 2
+PLAN_SHARED_FROM = 3
+PLAN_WORK_IN_SHARED = 4
+PLAN_N_PARTIALS = 5
+PLAN_COALESCE_PARTS = 6
+PLAN_DELTA_A = 7
+PLAN_DELTA_B = 8
+PLAN_LAYERS = 9
+LAYER_SIZE = 0
+LAYER_ACTIVATION = 1
+LAYER_W_OFFSET = 2
+LAYER_A_OFFSET = 3
+PLAN_RECORD = 4
+
+
+def one_block_plan(sizes, activations, loss, batch_size, layout):
+    """The one-block kernel's plan (slots above) as a host int64 array.
+
+    ``layout`` is ``one_block_layout(sizes, batch_size, …)``; activations and loss are codes.
+    """
+    n_layers = len(sizes) - 1
+    plan = np.zeros(PLAN_LAYERS + (n_layers + 1) * PLAN_RECORD, np.int64)
+    plan[PLAN_N_LAYERS] = n_layers
+    plan[PLAN_LOSS] = loss
+    plan[PLAN_BATCH_SIZE] = batch_size
+    plan[PLAN_SHARED_FROM] = layout["shared_from"]
+    plan[PLAN_WORK_IN_SHARED] = layout["work_in_shared"]
+    plan[PLAN_N_PARTIALS] = layout["n_partials"]
+    plan[PLAN_COALESCE_PARTS] = layout["coalesce_parts"]
+    plan[PLAN_DELTA_A], plan[PLAN_DELTA_B] = layout["delta_offsets"]
+    records = plan[PLAN_LAYERS:].reshape(n_layers + 1, PLAN_RECORD)
+    records[:, LAYER_SIZE] = sizes
+    records[:, LAYER_ACTIVATION] = [*activations, -1]
+    records[:, LAYER_W_OFFSET] = layout["w_offsets"]
+    records[:, LAYER_A_OFFSET] = layout["a_offsets"]
+    return plan
+
+
+# ------------------------------------------------------------------ one-block device parts
+@cuda.jit(device=True)
+def _layer(plan, layer, field):
+    """Slot ``field`` (a LAYER_… constant) of layer boundary ``layer``'s record in the plan."""
+    return plan[PLAN_LAYERS + layer * PLAN_RECORD + field]
+
+
+@cuda.jit(device=True)
+def _weights(plan, layer, params, smem):
+    """(buffer, offset) of layer ``layer``'s W, with b right after it: ``params`` below
+    shared_from, else shared memory past the partial sums."""
+    base = _layer(plan, layer, LAYER_W_OFFSET)
+    shared_from = plan[PLAN_SHARED_FROM]
+    if base >= shared_from:
+        return smem, plan[PLAN_N_PARTIALS] + base - shared_from
+    return params, base
+
+
+@cuda.jit(device=True)
+def _work_buffer(plan, params, smem, scratch):
+    """(buffer, offset) of the work buffer (activations and δ): shared memory past the
+    partial sums and the shared parameters, or ``scratch`` (the global fallback)."""
+    if plan[PLAN_WORK_IN_SHARED] != 0:
+        return smem, plan[PLAN_N_PARTIALS] + params.shape[0] - plan[PLAN_SHARED_FROM]
+    return scratch, 0
+
+
+@cuda.jit(device=True)
+def _params_to_shared(plan, params, smem):
+    shared_from = plan[PLAN_SHARED_FROM]
+    base = plan[PLAN_N_PARTIALS]
+    for k in range(cuda.threadIdx.x, params.shape[0] - shared_from, cuda.blockDim.x):
+        smem[base + k] = params[shared_from + k]
+
+
+@cuda.jit(device=True)
+def _params_from_shared(plan, params, smem):
+    shared_from = plan[PLAN_SHARED_FROM]
+    base = plan[PLAN_N_PARTIALS]
+    for k in range(cuda.threadIdx.x, params.shape[0] - shared_from, cuda.blockDim.x):
+        params[shared_from + k] = smem[base + k]
+
 
 @cuda.jit(device=True)
 def _parts(pairs, n_terms, threads, coalesce_parts):
@@ -92,176 +200,213 @@ def _parts(pairs, n_terms, threads, coalesce_parts):
     return max(1, min(spread, most))
 
 
+@cuda.jit(device=True)
+def _dot_part(a, a_base, a_step, b, b_base, b_step, part, n, parts):
+    """Σₖ a[a_base + k·a_step] · b[b_base + k·b_step] over k = part, part + parts, … < n."""
+    acc = ZERO
+    for k in range(part, n, parts):
+        acc += a[a_base + k * a_step] * b[b_base + k * b_step]
+    return acc
+
+
+@cuda.jit(device=True)
+def _sum_parts(partials, pair, parts):
+    """The dot product ``pair`` from its ``parts`` partial sums."""
+    acc = ZERO
+    for p in range(parts):
+        acc += partials[pair * parts + p]
+    return acc
+
+
+@cuda.jit(device=True)
+def _forward_layer(plan, layer, params, smem, X, work, work_base, batch):
+    """Layer ``layer``'s a = f(W a_below + b) for the batch rows (input rows ``batch`` of X
+    for layer 0), with its dot products split over threads (``_parts``).
+
+    The output layer keeps z: ``_output_phase`` applies f and takes exact losses from z.
+    Ends before the phase's closing barrier (inside: one before the partial sums are added,
+    one before a softmax row pass).
+    """
+    t = cuda.threadIdx.x
+    T = cuda.blockDim.x
+    rows = batch.shape[0]
+    n_in = _layer(plan, layer, LAYER_SIZE)
+    n_out = _layer(plan, layer + 1, LAYER_SIZE)
+    w_buf, w_base = _weights(plan, layer, params, smem)
+    b_base = w_base + n_out * n_in
+    first = layer == 0
+    in_buf = X if first else work
+    in_base = work_base + _layer(plan, layer, LAYER_A_OFFSET)
+    out_base = work_base + _layer(plan, layer + 1, LAYER_A_OFFSET)
+    act = _layer(plan, layer, LAYER_ACTIVATION)
+    if layer == plan[PLAN_N_LAYERS] - 1:
+        act = IDENTITY
+    pairs = rows * n_out
+    parts = _parts(pairs, n_in, T, plan[PLAN_COALESCE_PARTS])
+    for job in range(t, pairs * parts, T):
+        pair = job // parts
+        r = pair // n_out
+        o = pair - r * n_out
+        in_row = batch[r] * n_in if first else in_base + r * n_in
+        acc = _dot_part(w_buf, w_base + o * n_in, 1, in_buf, in_row, 1, job - pair * parts,
+                        n_in, parts)
+        if parts == 1:
+            work[out_base + pair] = activate(acc + w_buf[b_base + o], act)
+        else:
+            smem[job] = acc
+    if parts > 1:
+        cuda.syncthreads()
+        for pair in range(t, pairs, T):
+            acc = _sum_parts(smem, pair, parts) + w_buf[b_base + pair % n_out]
+            work[out_base + pair] = activate(acc, act)
+    if act == SOFTMAX:
+        cuda.syncthreads()
+        for r in range(t, rows, T):
+            softmax_row(work, out_base + r * n_out, work, out_base + r * n_out, n_out)
+
+
+@cuda.jit(device=True)
+def _output_phase(plan, Y, work, work_base, d_cur, batch):
+    """The output layer's f (on the z the forward pass left), loss and δᴸ (into d_cur) for
+    this thread's batch rows; returns the sum of their losses."""
+    n_layers = plan[PLAN_N_LAYERS]
+    width = _layer(plan, n_layers, LAYER_SIZE)
+    out_base = work_base + _layer(plan, n_layers, LAYER_A_OFFSET)
+    act = _layer(plan, n_layers - 1, LAYER_ACTIVATION)
+    loss = plan[PLAN_LOSS]
+    rows = batch.shape[0]
+    inv_rows = ONE / np.float32(rows)
+    total = ZERO
+    for r in range(cuda.threadIdx.x, rows, cuda.blockDim.x):
+        y_base = batch[r] * width
+        a_row = out_base + r * width
+        total += activate_output_row(work, a_row, Y, y_base, width, loss, act)
+        row_output_delta(work, d_cur + r * width, work, a_row, Y, y_base, width, loss, act,
+                         inv_rows)
+    return total
+
+
+@cuda.jit(device=True)
+def _backward_layer(plan, layer, params, smem, work, work_base, d_cur, d_other, rows):
+    """δ of the layer below (into d_other) = f′(a below) ⊙ Wᵀδ (d_cur), for layer > 0, from
+    the weights before this step's update; dot products split as in ``_forward_layer``.
+
+    Ends before the phase's closing barrier (inside: one before the partial sums are added,
+    one before a softmax row pass).
+    """
+    t = cuda.threadIdx.x
+    T = cuda.blockDim.x
+    n_in = _layer(plan, layer, LAYER_SIZE)
+    n_out = _layer(plan, layer + 1, LAYER_SIZE)
+    w_buf, w_base = _weights(plan, layer, params, smem)
+    below = work_base + _layer(plan, layer, LAYER_A_OFFSET)
+    act_below = _layer(plan, layer - 1, LAYER_ACTIVATION)
+    pairs = rows * n_in
+    parts = _parts(pairs, n_out, T, plan[PLAN_COALESCE_PARTS])
+    for job in range(t, pairs * parts, T):
+        pair = job // parts
+        r = pair // n_in
+        i = pair - r * n_in
+        acc = _dot_part(work, d_cur + r * n_out, 1, w_buf, w_base + i, n_in, job - pair * parts,
+                        n_out, parts)
+        if parts == 1:
+            work[d_other + pair] = activate_backward(acc, work[below + pair], act_below)
+        else:
+            smem[job] = acc
+    if parts > 1:
+        cuda.syncthreads()
+        for pair in range(t, pairs, T):
+            work[d_other + pair] = activate_backward(_sum_parts(smem, pair, parts),
+                                                     work[below + pair], act_below)
+    if act_below == SOFTMAX:  # activate_backward passed δ through: the row Jacobian now
+        cuda.syncthreads()
+        for r in range(t, rows, T):
+            softmax_backward_row(work, d_other + r * n_in, work, d_other + r * n_in, work,
+                                 below + r * n_in, n_in)
+
+
+@cuda.jit(device=True)
+def _update_layer(plan, layer, params, smem, X, work, work_base, d_cur, batch, learning_rate):
+    """Layer ``layer``'s SGD step: W ← W − η Σ_rows δ aᵀ and b ← b − η Σ_rows δ, with δ in
+    d_cur (it already carries the 1/B of the batch mean) and a the layer's input rows."""
+    t = cuda.threadIdx.x
+    T = cuda.blockDim.x
+    rows = batch.shape[0]
+    n_in = _layer(plan, layer, LAYER_SIZE)
+    n_out = _layer(plan, layer + 1, LAYER_SIZE)
+    w_buf, w_base = _weights(plan, layer, params, smem)
+    b_base = w_base + n_out * n_in
+    first = layer == 0
+    in_buf = X if first else work
+    below = work_base + _layer(plan, layer, LAYER_A_OFFSET)
+    # (o, i) of element k, stepped along with k: no 64-bit division per element
+    o = t // n_in
+    i = t - o * n_in
+    for k in range(t, n_out * n_in, T):
+        grad = ZERO
+        for r in range(rows):
+            in_row = batch[r] * n_in if first else below + r * n_in
+            grad += work[d_cur + r * n_out + o] * in_buf[in_row + i]
+        w_buf[w_base + k] -= learning_rate * grad
+        i += T
+        while i >= n_in:
+            i -= n_in
+            o += 1
+    for o in range(t, n_out, T):
+        grad = ZERO
+        for r in range(rows):
+            grad += work[d_cur + r * n_out + o]
+        w_buf[b_base + o] -= learning_rate * grad
+
+
 @cuda.jit
-def _sgd_epoch_one_block_kernel(params, sizes, activations, w_offsets, a_offsets,
-                                delta_offsets, loss, X, Y, order, batch_size, learning_rate,
-                                shared_from, work_in_shared, scratch, n_partials,
-                                coalesce_parts, loss_out):
-    """A whole epoch of SGD in one block; see the module docstring for the memory layout.
+def _sgd_epoch_one_block_kernel(params, plan, X, Y, order, learning_rate, scratch, loss_out):
+    """A whole epoch of SGD in one block; see the module docstring for the memory layout and
+    the plan's slots above it for ``plan``.
 
     Dynamic shared memory: [0, n_partials) partial sums (n_partials ≥ T, and ≥ every layer's
     (row, unit) pairs × parts, see ``one_block_layout``), then params[shared_from:], then (when
-    ``work_in_shared``) the work buffer: layer l's activations at a_offsets[l] (batch rows ×
-    sizes[l]) and two δ buffers at delta_offsets; otherwise the work buffer is ``scratch``.
-    X and Y are flat (N·IN,), (N·OUT,).  loss_out[0] ← the epoch's mean loss.
+    work_in_shared) the work buffer: each layer's activations for the batch rows and two δ
+    buffers; otherwise the work buffer is ``scratch``.  X and Y are flat (N·IN,), (N·OUT,).
+    loss_out[0] ← the epoch's mean loss.  Each step's phases are separated by the barriers
+    below; the phases' inner barriers are in their device functions.
     """
     smem = cuda.shared.array(0, FLOAT32_TYPE)
-    t = cuda.threadIdx.x
-    T = cuda.blockDim.x
-    n_layers = sizes.shape[0] - 1
-    n_shared = params.shape[0] - shared_from
-    for k in range(t, n_shared, T):
-        smem[n_partials + k] = params[shared_from + k]
-    work = scratch
-    work_base = 0
-    if work_in_shared:
-        work = smem
-        work_base = n_partials + n_shared
+    _params_to_shared(plan, params, smem)
+    work, work_base = _work_buffer(plan, params, smem, scratch)
+    n_layers = plan[PLAN_N_LAYERS]
+    batch_size = plan[PLAN_BATCH_SIZE]
     n = order.shape[0]
-    width_out = sizes[n_layers]
     my_loss = ZERO
     cuda.syncthreads()
     for start in range(0, n, batch_size):
-        rows = min(batch_size, n - start)
-        # ---------------------------------------------------------------- forward
+        batch = order[start:min(start + batch_size, n)]  # the step's rows of X and Y
         for layer in range(n_layers):
-            n_in = sizes[layer]
-            n_out = sizes[layer + 1]
-            w_buf = params
-            w_base = w_offsets[layer]
-            if w_base >= shared_from:
-                w_buf = smem
-                w_base = n_partials + w_base - shared_from
-            b_base = w_base + n_out * n_in
-            in_buf = X if layer == 0 else work
-            out_base = work_base + a_offsets[layer + 1]
-            act = activations[layer]
-            if layer == n_layers - 1:
-                act = IDENTITY  # z stays: the loss phase applies f and takes exact losses
-            pairs = rows * n_out
-            parts = _parts(pairs, n_in, T, coalesce_parts)
-            for job in range(t, pairs * parts, T):
-                pair = job // parts
-                part = job - pair * parts
-                r = pair // n_out
-                o = pair - r * n_out
-                if layer == 0:
-                    in_row = order[start + r] * n_in
-                else:
-                    in_row = work_base + a_offsets[layer] + r * n_in
-                w_row = w_base + o * n_in
-                acc = ZERO
-                for i in range(part, n_in, parts):
-                    acc += w_buf[w_row + i] * in_buf[in_row + i]
-                if parts == 1:
-                    work[out_base + pair] = activate(acc + w_buf[b_base + o], act)
-                else:
-                    smem[job] = acc
-            if parts > 1:
-                cuda.syncthreads()
-                for pair in range(t, pairs, T):
-                    acc = ZERO
-                    for p in range(parts):
-                        acc += smem[pair * parts + p]
-                    o = pair % n_out
-                    work[out_base + pair] = activate(acc + w_buf[b_base + o], act)
+            _forward_layer(plan, layer, params, smem, X, work, work_base, batch)
             cuda.syncthreads()
-            if act == SOFTMAX:
-                for r in range(t, rows, T):
-                    softmax_row(work, out_base + r * n_out, work, out_base + r * n_out, n_out)
-                cuda.syncthreads()
-        # ---------------------------------------------------------- f, loss and δᴸ
-        d_cur = work_base + delta_offsets[0]
-        d_other = work_base + delta_offsets[1]
-        out_base = work_base + a_offsets[n_layers]
-        inv_rows = ONE / np.float32(rows)
-        for r in range(t, rows, T):
-            y_base = order[start + r] * width_out
-            a_row = out_base + r * width_out
-            my_loss += activate_output_row(work, a_row, Y, y_base, width_out, loss,
-                                           activations[n_layers - 1])
-            row_output_delta(work, d_cur + r * width_out, work, a_row, Y, y_base, width_out,
-                             loss, activations[n_layers - 1], inv_rows)
+        d_cur = work_base + plan[PLAN_DELTA_A]
+        d_other = work_base + plan[PLAN_DELTA_B]
+        my_loss += _output_phase(plan, Y, work, work_base, d_cur, batch)
         cuda.syncthreads()
-        # ---------------------------------------------------------------- backward + update
         for layer in range(n_layers - 1, -1, -1):
-            n_in = sizes[layer]
-            n_out = sizes[layer + 1]
-            w_buf = params
-            w_base = w_offsets[layer]
-            if w_base >= shared_from:
-                w_buf = smem
-                w_base = n_partials + w_base - shared_from
-            b_base = w_base + n_out * n_in
-            below = work_base + a_offsets[layer]
             if layer > 0:
-                # δ below = f′(a below) ⊙ Wᵀδ, from the weights before this step's update
-                act_below = activations[layer - 1]
-                pairs = rows * n_in
-                parts = _parts(pairs, n_out, T, coalesce_parts)
-                for job in range(t, pairs * parts, T):
-                    pair = job // parts
-                    part = job - pair * parts
-                    r = pair // n_in
-                    i = pair - r * n_in
-                    d_row = d_cur + r * n_out
-                    acc = ZERO
-                    for o in range(part, n_out, parts):
-                        acc += work[d_row + o] * w_buf[w_base + o * n_in + i]
-                    if parts == 1:
-                        if act_below != SOFTMAX:
-                            acc = activate_backward(acc, work[below + pair], act_below)
-                        work[d_other + pair] = acc
-                    else:
-                        smem[job] = acc
-                if parts > 1:
-                    cuda.syncthreads()
-                    for pair in range(t, pairs, T):
-                        acc = ZERO
-                        for p in range(parts):
-                            acc += smem[pair * parts + p]
-                        if act_below != SOFTMAX:
-                            acc = activate_backward(acc, work[below + pair], act_below)
-                        work[d_other + pair] = acc
+                _backward_layer(plan, layer, params, smem, work, work_base, d_cur, d_other,
+                                batch.shape[0])
                 cuda.syncthreads()
-                if act_below == SOFTMAX:
-                    for r in range(t, rows, T):
-                        softmax_backward_row(work, d_other + r * n_in, work, d_other + r * n_in,
-                                             work, below + r * n_in, n_in)
-                    cuda.syncthreads()
-            # θ ← θ − η Σ_rows δ aᵀ (δ already carries the 1/B of the batch mean)
-            in_buf = X if layer == 0 else work
-            # (o, i) of element k, stepped along with k: no 64-bit division per element
-            o = t // n_in
-            i = t - o * n_in
-            for k in range(t, n_out * n_in, T):
-                grad = ZERO
-                for r in range(rows):
-                    in_row = order[start + r] * n_in if layer == 0 else below + r * n_in
-                    grad += work[d_cur + r * n_out + o] * in_buf[in_row + i]
-                w_buf[w_base + k] -= learning_rate * grad
-                i += T
-                while i >= n_in:
-                    i -= n_in
-                    o += 1
-            for o in range(t, n_out, T):
-                grad = ZERO
-                for r in range(rows):
-                    grad += work[d_cur + r * n_out + o]
-                w_buf[b_base + o] -= learning_rate * grad
+            _update_layer(plan, layer, params, smem, X, work, work_base, d_cur, batch,
+                          learning_rate)
             cuda.syncthreads()
-            swap = d_cur
-            d_cur = d_other
-            d_other = swap
+            d_cur, d_other = d_other, d_cur
+    # the epoch's mean loss from every thread's share, then the shared parameters back
+    t = cuda.threadIdx.x
     smem[t] = my_loss
     cuda.syncthreads()
     if t == 0:
         total = ZERO
-        for k in range(T):
+        for k in range(cuda.blockDim.x):
             total += smem[k]
         loss_out[0] = total / np.float32(n)
-    for k in range(t, n_shared, T):
-        params[shared_from + k] = smem[n_partials + k]
+    _params_from_shared(plan, params, smem)
 
 
 def one_block_layout(sizes, batch_size, threads=ONE_BLOCK_THREADS,
@@ -312,16 +457,12 @@ def _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size, 
     n = int(order.shape[0])
     batch_size = max(1, min(int(batch_size), n))
     layout = one_block_layout(sizes, batch_size, ONE_BLOCK_THREADS, SHARED_MEMORY_BYTES)
-    ints = lambda values: cuda.to_device(np.asarray(values, np.int64))  # noqa: E731
+    plan = device_ints(one_block_plan(sizes, activations, loss, batch_size, layout))
     scratch = cuda.device_array(1 if layout["work_in_shared"] else layout["work_size"],
                                 np.float32)
     loss_out = cuda.device_array(1, np.float32)
     _sgd_epoch_one_block_kernel[1, ONE_BLOCK_THREADS, 0, layout["shared_bytes"]](
-        params, ints(sizes), ints(activations), ints(layout["w_offsets"]),
-        ints(layout["a_offsets"]), ints(layout["delta_offsets"]), int(loss), flat(X), flat(Y),
-        order, batch_size, np.float32(learning_rate), layout["shared_from"],
-        layout["work_in_shared"], scratch, layout["n_partials"], layout["coalesce_parts"],
-        loss_out)
+        params, plan, flat(X), flat(Y), order, np.float32(learning_rate), scratch, loss_out)
     return float(loss_out.copy_to_host()[0])
 
 
@@ -336,8 +477,8 @@ def _tiled_epoch(params, sizes, activations, loss, X, Y, order, batch_size, lear
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
         workspace.forward(views, X, n_rows, order, start, keep_z=True)
-        workspace.backward(views, views, X, Y_flat, int(loss), n_rows,
-                           -float(learning_rate), False, 1.0 / n, order, start)
+        workspace.backward(views, views, X, Y_flat, loss, n_rows, -float(learning_rate), False,
+                           1.0 / n, order, start)
     return workspace.read_loss()
 
 
@@ -349,6 +490,8 @@ def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_siz
     3L queued tiled launches per step.
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
+    activations = check_codes("activations", activations, "activation")
+    loss = check_code("loss", loss, "loss")
     if int(batch_size) <= ONE_BLOCK_MAX_BATCH:
         return _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
                                 learning_rate)
@@ -361,6 +504,8 @@ def sgd_epoch_per_sample(params, sizes, activations, loss, X, Y, order, learning
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
+    activations = check_codes("activations", activations, "activation")
+    loss = check_code("loss", loss, "loss")
     return _one_block_epoch(params, sizes, activations, loss, X, Y, order, 1, learning_rate)
 
 
@@ -369,6 +514,8 @@ def gd_step_full_batch(params, sizes, activations, loss, X, Y, learning_rate):
 
     params (P,) updated in place; X (N, IN), Y (N, OUT)
     """
+    activations = check_codes("activations", activations, "activation")
+    loss = check_code("loss", loss, "loss")
     return _tiled_epoch(params, sizes, activations, loss, X, Y, None, X.shape[0],
                         learning_rate)
 
@@ -383,6 +530,9 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     (``step`` is read once and written once per call); hyper (5,) float32;
     X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
+    activations = check_codes("activations", activations, "activation")
+    loss = check_code("loss", loss, "loss")
+    optimizer = check_code("optimizer", optimizer, "optimizer")
     n = int(order.shape[0])
     batch = max(1, min(int(batch_size), n))
     workspace = Workspace(sizes, activations, batch)
@@ -396,7 +546,7 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     for start in range(0, n, batch):
         n_rows = min(batch, n - start)
         workspace.forward(views, X, n_rows, order, start, keep_z=True)
-        workspace.backward(views, grad_views, X, Y_flat, int(loss), n_rows, 1.0, True, 1.0 / n,
+        workspace.backward(views, grad_views, X, Y_flat, loss, n_rows, 1.0, True, 1.0 / n,
                            order, start)
         t += 1
         launch_optimizer(params, state, grads, optimizer, hyper, t)

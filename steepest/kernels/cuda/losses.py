@@ -18,6 +18,7 @@ from ._device import (
     ONE,
     activate_output_row,
     blocks_for,
+    check_code,
     cuda,
     flat,
     no_rows,
@@ -120,7 +121,7 @@ def cross_entropy_loss(a, y):
 
 def loss_value(a, y, loss):
     """The batch-mean loss with code ``loss``.   a (B, N), y (B, N) -> float"""
-    return _loss(a, y, loss)
+    return _loss(a, y, check_code("loss", loss, "loss"))
 
 
 def mse_loss_backward(da, a, y):
@@ -143,8 +144,8 @@ def output_delta(dz, a, y, loss, activation):
 
     a (B, N), y (B, N) -> dz (B, N)
     """
-    _delta(dz, a, y, loss, activation)
-
+    _delta(dz, a, y, check_code("loss", loss, "loss"),
+           check_code("activation", activation, "activation"))
 
 
 def mae_loss(a, y):

@@ -16,7 +16,7 @@ the δ propagation that read its weights.
 import numpy as np
 
 from ..codes import IDENTITY, SOFTMAX
-from ._device import cuda, flat
+from ._device import check_code, check_codes, cuda, flat
 from .activations import launch_softmax_backward, launch_softmax_forward
 from .dense import launch_backward_input, launch_forward, launch_params
 from .losses import launch_activate_output, launch_loss_and_delta
@@ -108,6 +108,7 @@ def network_forward(out, params, sizes, activations, X):
 
     params (P,), sizes (L+1,), activations (L,), X (N, sizes[0]) -> out (N, sizes[-1])
     """
+    activations = check_codes("activations", activations, "activation")
     n = X.shape[0]
     if n == 0:
         return
@@ -124,13 +125,15 @@ def network_evaluate(out, params, sizes, activations, loss, X, Y):
     takes each row's loss, which the host adds up in float64.
     params (P,), X (N, sizes[0]), Y (N, sizes[-1]) -> out (N, sizes[-1]), returns the loss
     """
+    activations = check_codes("activations", activations, "activation")
+    loss = check_code("loss", loss, "loss")
     n = X.shape[0]
     if n == 0:
         return float("nan")
     workspace = Workspace(sizes, activations, n, inference=True)
     workspace.forward(layer_views(params, workspace.sizes), X, n, out=out, keep_z=True)
     losses = cuda.device_array(n, np.float32)
-    launch_activate_output(flat(out), flat(Y), losses, int(loss), workspace.activations[-1], n,
+    launch_activate_output(flat(out), flat(Y), losses, loss, workspace.activations[-1], n,
                            workspace.sizes[-1])
     return float(losses.copy_to_host().sum(dtype=np.float64)) / n
 
@@ -141,11 +144,13 @@ def network_gradient(grads, params, sizes, activations, loss, X, Y):
 
     params (P,), X (B, sizes[0]), Y (B, sizes[-1]) -> grads (P,), returns the loss
     """
+    activations = check_codes("activations", activations, "activation")
+    loss = check_code("loss", loss, "loss")
     n = X.shape[0]
     workspace = Workspace(sizes, activations, n)
     views = layer_views(params, workspace.sizes)
     workspace.reset_loss()
     workspace.forward(views, X, n, keep_z=True)
-    workspace.backward(views, layer_views(grads, workspace.sizes), X, flat(Y), int(loss), n,
-                       1.0, True, 1.0 / n)
+    workspace.backward(views, layer_views(grads, workspace.sizes), X, flat(Y), loss, n, 1.0,
+                       True, 1.0 / n)
     return workspace.read_loss()

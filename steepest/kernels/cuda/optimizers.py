@@ -25,7 +25,7 @@ from ..codes import (
     N_HYPER,
     RMSPROP,
 )
-from ._device import ELEMENTWISE_THREADS, ONE, blocks_for, cuda
+from ._device import ELEMENTWISE_THREADS, ONE, blocks_for, check_code, cuda
 
 __all__ = ["adagrad_step", "adam_step", "momentum_step", "optimizer_step", "rmsprop_step",
            "sgd_step"]
@@ -169,6 +169,7 @@ def optimizer_step(params, state, step, grads, optimizer, hyper):
     Adam's m then v.
     params (P,), state (slots, P), step (1,) int64, grads (P,), hyper (5,)
     """
+    optimizer = check_code("optimizer", optimizer, "optimizer")
     t = read_step(step) + 1
     launch_optimizer(params, state, grads, optimizer, on_device(hyper, np.float32), t)
     write_step(step, t)
