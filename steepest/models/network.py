@@ -431,27 +431,32 @@ class Network:
             also recorded in ``History.warnings``.
         """
         with self._lock:
-            plan = self._plan_fit(X, y, epochs, batch_size, learning_rate, shuffle,
-                                  validation_data, validation_split, verbose, callbacks,
-                                  lr_schedule, checkpoint, checkpoint_every, optimizer)
+            data = self._training_data(X, y, validation_data, validation_split)
+            plan = self._plan_fit(data, epochs, batch_size, learning_rate, shuffle, verbose,
+                                  callbacks, lr_schedule, checkpoint, checkpoint_every,
+                                  optimizer)
             return self._run_fit(plan)
 
-    def _plan_fit(self, X, y, epochs, batch_size, learning_rate, shuffle, validation_data,
-                  validation_split, verbose, callbacks, lr_schedule, checkpoint,
-                  checkpoint_every, optimizer):
-        """Every argument checked and resolved against the network's training state, before
-        anything changes: a ``_FitPlan``."""
+    def _training_data(self, X, y, validation_data, validation_split):
+        """The checked training arrays and validation set: (X, Y, labels, validation)."""
         X = check_features(X, self.sizes[0])
         Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
-        epochs = check_count(epochs, "epochs", 0)
-        if learning_rate is not None:
-            learning_rate = check_positive_real(learning_rate, "learning_rate")
-        opt = self._resolve_optimizer(optimizer, learning_rate)
         validation = self._validation_set(validation_data, validation_split, X, Y, labels)
         if validation_split is not None:
             n_train = len(X) - len(validation[0])
             X, Y = X[:n_train], Y[:n_train]
             labels = None if labels is None else labels[:n_train]
+        return X, Y, labels, validation
+
+    def _plan_fit(self, data, epochs, batch_size, learning_rate, shuffle, verbose, callbacks,
+                  lr_schedule, checkpoint, checkpoint_every, optimizer):
+        """Every other argument checked and resolved against the network's training state,
+        before anything changes: a ``_FitPlan`` (``data`` from ``_training_data``)."""
+        X, Y, labels, validation = data
+        epochs = check_count(epochs, "epochs", 0)
+        if learning_rate is not None:
+            learning_rate = check_positive_real(learning_rate, "learning_rate")
+        opt = self._resolve_optimizer(optimizer, learning_rate)
         if batch_size is LAST_USED:
             batch_size = DEFAULT_BATCH_SIZE if self._train_config is None \
                 else self._train_config["batch_size"]

@@ -356,28 +356,19 @@ def backward_sample(deltas, acts, arow, w, Y, y_row, net, loss, inv_b):
     return value
 
 
-@jit_no_refcount
-def update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate):
-    """θ ← θ − η Σ_batch ∇ (the deltas already carry 1/B), after the whole batch's backward,
-    in three phases: the first layer, every bias, the later layers' weights.
-
-    One function, not three: each call of a compiled function that takes arrays costs
-    atomic reference counting per array, and this runs once per sample at batch size 1.
-    """
-    acts, deltas, idx = scratch.acts, scratch.deltas, scratch.idx
-    sizes, pads, a_off, row_width = net.sizes, net.pads, net.a_off, net.row_width
-    n_layers = sizes.shape[0] - 1
-    neg = np.float32(-learning_rate)
-    # Wᵀ⁰ += neg · x δ¹ᵀ per sample: a sparse rank-1 update of the rows of its nonzero
-    # inputs, from the stored nonzero lists or found again (``recompute``)
-    width = pads[1]
+@jit_inline
+def _update_first_layer(w, scratch, X, order, start, n_rows, net, neg):
+    """Wᵀ⁰ += neg · x δ¹ᵀ per sample: a sparse rank-1 update of the rows of its nonzero
+    inputs, from the stored nonzero lists or found again (``recompute``)."""
+    deltas, idx = scratch.deltas, scratch.idx
+    width = net.pads[1]
     for s in range(n_rows):
         x = X[order[start + s]]
         ibase = s * scratch.idx_stride
         count = scratch.n_nonzero[s]
         if scratch.recompute:
             count = compact_nonzero(idx, x)
-        dbase = s * row_width + a_off[1]
+        dbase = s * net.row_width + net.a_off[1]
         c = 0
         while c + 2 * LANES <= width:  # two vectors per pass: one index load for both
             d_lo = vload(deltas, dbase + c)
@@ -395,20 +386,29 @@ def update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate):
                 i = idx[ibase + k]
                 at = i * width + c
                 vstore(w, at, vfma(vload(w, at), neg * np.float32(x[i]), d))
-    # bˡ += neg · Σ_batch δˡ, every layer
-    for layer in range(n_layers):
-        for c in range(0, pads[layer + 1], LANES):
+
+
+@jit_inline
+def _update_biases(bias, deltas, n_rows, net, neg):
+    """bˡ += neg · Σ_batch δˡ, every layer."""
+    for layer in range(net.sizes.shape[0] - 1):
+        for c in range(0, net.pads[layer + 1], LANES):
             acc = vzero()
             for s in range(n_rows):
-                acc = vadd(acc, vload(deltas, s * row_width + a_off[layer + 1] + c))
+                acc = vadd(acc, vload(deltas, s * net.row_width + net.a_off[layer + 1] + c))
             at = net.b_off[layer] + c
             vstore(bias, at, vfma(vload(bias, at), neg, acc))
-    # Wˡ += neg · Σ_batch δˡ (aˡ⁻¹)ᵀ for l ≥ 1, four samples' terms in flight per lane
-    for layer in range(1, n_layers):
-        in_padded = pads[layer]
-        for o in range(sizes[layer + 1]):
-            d_at = a_off[layer + 1] + o
-            a_at = a_off[layer]
+
+
+@jit_inline
+def _update_later_layers(w, acts, deltas, n_rows, net, neg):
+    """Wˡ += neg · Σ_batch δˡ (aˡ⁻¹)ᵀ for l ≥ 1, four samples' terms in flight per lane."""
+    row_width = net.row_width
+    for layer in range(1, net.sizes.shape[0] - 1):
+        in_padded = net.pads[layer]
+        for o in range(net.sizes[layer + 1]):
+            d_at = net.a_off[layer + 1] + o
+            a_at = net.a_off[layer]
             for c in range(0, in_padded, LANES):
                 acc0 = vzero()
                 acc1 = vzero()
@@ -431,6 +431,15 @@ def update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate):
                     s += 1
                 at = net.w_off[layer] + o * in_padded + c
                 vstore(w, at, vfma(vload(w, at), neg, vadd(vadd(acc0, acc1), vadd(acc2, acc3))))
+
+
+@jit_no_refcount
+def update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate):
+    """θ ← θ − η Σ_batch ∇ (the deltas already carry 1/B), after the whole batch's backward."""
+    neg = np.float32(-learning_rate)
+    _update_first_layer(w, scratch, X, order, start, n_rows, net, neg)
+    _update_biases(bias, scratch.deltas, n_rows, net, neg)
+    _update_later_layers(w, scratch.acts, scratch.deltas, n_rows, net, neg)
 
 
 @jit_inline
@@ -510,11 +519,13 @@ def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
 
 
 @jit_inline
-def _accumulate_gradient(total, grad_w, grad_b, scratch, w, bias, X, Y, order, start, n_rows,
-                         net, loss, inv_b):
-    """Forward and backward of order[start:start + n_rows] in chunks of the scratch's
-    capacity, their Σ δ aᵀ added into the gradient (packed layout); returns ``total`` plus
-    their losses."""
+def _accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_rows, net, loss,
+                         inv_b):
+    """Forward and backward of order[start:start + n_rows] at the parameters θ, in chunks of
+    the scratch's capacity, their Σ δ aᵀ added into ``grad`` (both in the packed layout);
+    returns ``total`` plus their losses."""
+    w, bias = theta[:net.w_total], theta[net.w_total:]
+    grad_w, grad_b = grad[:net.w_total], grad[net.w_total:]
     capacity = scratch.n_nonzero.shape[0]
     for chunk in range(start, start + n_rows, capacity):
         rows = min(capacity, start + n_rows - chunk)
@@ -552,9 +563,8 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     for start in range(0, n, batch):
         n_batch = min(batch, n - start)
         grad[:] = 0
-        total = _accumulate_gradient(total, grad[:w_total], grad[w_total:], scratch, w, bias, X,
-                                     Y, order, start, n_batch, net, loss,
-                                     ONE / np.float32(n_batch))
+        total = _accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_batch,
+                                     net, loss, ONE / np.float32(n_batch))
         optimizer_step(theta, packed_state, step, grad, optimizer, hyper)
     unpack_params(params, w, bias, net)
     for k in range(state.shape[0]):
@@ -694,14 +704,13 @@ def fused_gradient(grads, params, sizes, activations, loss, X, Y):
     check_loss(loss)
     n = X.shape[0]
     net = fused_layout(sizes, activations)
-    theta, w, bias = _packed(params, net)
+    theta = _packed(params, net)[0]
     grad = np.zeros(theta.shape[0], np.float32)
-    grad_w, grad_b = grad[:net.w_total], grad[net.w_total:]
     order = np.arange(n)
     # capacity ≤ GRADIENT_CHUNK ≤ MAX_STORED_BATCH: per-row nonzero lists, never recompute
     scratch = batch_scratch(net, X, order, max(1, min(n, GRADIENT_CHUNK)))
     inv_n = ONE / np.float32(n)
-    total = _accumulate_gradient(ZERO, grad_w, grad_b, scratch, w, bias, X, Y, order, 0, n,
-                                 net, loss, inv_n)
-    unpack_params(grads, grad_w, grad_b, net)
+    total = _accumulate_gradient(ZERO, grad, theta, scratch, X, Y, order, 0, n, net, loss,
+                                 inv_n)
+    unpack_params(grads, grad[:net.w_total], grad[net.w_total:], net)
     return total * inv_n

@@ -8,9 +8,10 @@
   caches; numba itself only warns when a cache write fails, so a failed write is harmless.
   Numba checks only the source of the function it caches, but a cached loop carries the
   compiled code of every kernel it calls: after an edit or upgrade of ``_fused.py`` a
-  cached ``sgd_epoch_minibatch`` (in ``loops.py``) would keep running the old code.  So the
-  cache entries of this package are stamped with a hash of ALL its kernel sources
-  (``_register_cache_stamp``): any change to any of them recompiles everything.
+  cached ``sgd_epoch_minibatch`` (in ``loops.py``) would keep running the old code.  Numba
+  has no supported way to follow such dependencies (its pull request #8396 for it was not
+  merged), so the cache entries of this package are stamped with a hash of ALL its kernel
+  sources (``_register_cache_stamp``): any change to any of them recompiles everything.
 * ``error_model="numpy"``: a division by zero gives inf/NaN like NumPy, with no exception
   check in the inner loops.
 * Each compiled kernel runs its own copies of the kernels it calls (``_own_callees``).
@@ -21,6 +22,11 @@
   the kernels ran the callees' stand-alone copies, one that loaded them from the cache ran
   the caller's: the same seed gave other weights (issue 11), and a process's results could
   depend on which kernels it had loaded first.
+
+This module is the only one that touches numba internals (the two patches above, and the
+``_nrt`` option of ``jit_no_refcount``); each falls back to numba's own behaviour if they
+move, and ``tests/test_numba_internals.py`` fails when one no longer applies.  The design
+of the kernel layer as a whole: ``kernels/DESIGN.md``.
 """
 
 import hashlib
