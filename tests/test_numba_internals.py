@@ -23,7 +23,7 @@ def test_callee_copies_are_made_local():
 def test_cache_entries_are_stamped_with_the_whole_kernel_set():
     from numba.core import caching
 
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    impl = caching.CacheImpl
     if not _jit.CACHE:  # STEEPEST_NO_CACHE=1: nothing is cached, so nothing to stamp
         return
     ours = [cls for cls in impl._locator_classes if cls.__name__.startswith("Steepest")]
@@ -46,8 +46,8 @@ X = rng.random((6, 12)).astype(np.float32)
 Y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
 cpu.sgd_epoch_minibatch(params, sizes, activations, codes.CROSS_ENTROPY, X, Y, np.arange(6),
                         np.int64(2), np.float32(0.1))
-for kernel in (_fused.forward_backward_rows, _fused.backward_sample, _fused._hidden_delta,
-               _fused.update_batch, _fused._activate):
+for kernel in (_fused._first_layer_forward, _fused.backward_sample, _fused._hidden_delta,
+               _fused._output_delta, _fused.update_batch, _fused._activate):
     assert kernel.signatures, kernel
     for signature in kernel.signatures:
         ir = kernel.inspect_llvm(signature)

@@ -463,7 +463,7 @@ def batch_scratch(net, X, order, capacity):
     return Scratch(acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute)
 
 
-@jit_no_refcount
+@jit_inline
 def forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows, net, loss,
                           inv_b):
     """Forward and backward of the samples order[start:start + n_rows], sample s into slot

@@ -82,8 +82,7 @@ def _register_cache_stamp():
 
         bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
                  caching.UserWideCacheLocator)
-        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in 0.6x
-        locators = impl._locator_classes
+        locators = caching.CacheImpl._locator_classes
     except (ImportError, AttributeError):
         return
 

@@ -17,7 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_inline
 from ._simd import LANES
 
 Layout = namedtuple("Layout", [
@@ -67,7 +67,7 @@ def fused_layout(sizes, activations):
     return Layout(sizes, activations, pads, w_off, b_off, a_off, row, w_total, b_total)
 
 
-@jit
+@jit_inline
 def _packed_index(net, layer, o, i):
     """Where W[o, i] of ``layer`` lives in the packed weight vector."""
     if layer == 0:
