@@ -1,6 +1,14 @@
 """Shared pieces of the CUDA kernels: the ``cuda`` module, constants, the host-side code
 check, and device functions.
 
+Sizes on the simulator: it runs every GPU thread as a Python thread, so by default it gets
+small blocks (TILE 8, and 64 threads for the one-block epoch kernel in ``loops``) instead of
+the GPU's (TILE 16, 256 threads).  Setting the environment variable
+``STEEPEST_CUDA_SIM_SIZES=production`` before Python starts makes the simulator use the GPU's
+sizes, to test exactly the block shapes and shared-memory layouts a GPU launches (slower;
+tests/test_cuda_production_sizes.py does).  ``small`` or unset is the default; on a real GPU
+the variable is ignored.  ``PRODUCTION_SIZES`` below says which sizes this process uses.
+
 Device functions here work on one element or one row and are inlined into the kernels of
 every topic module, so each activation, its derivative, each loss and its output delta is
 written once for all CUDA kernels (and nowhere else in ``cuda``).  Rows are addressed in flat
@@ -16,6 +24,7 @@ number.  Not here: kernels and launchers (the topic modules).
 
 import functools
 import math
+import os
 
 import numpy as np
 
@@ -49,9 +58,24 @@ NAN = np.float32(np.nan)  # what device functions give for an unknown code
 # GPU's answer and keeps the simulator working (Python's math.exp raises OverflowError).
 SIGMOID_FLOOR = np.float32(-88.72)
 
+
+def _production_sizes():
+    """Whether this process launches the GPU's block sizes (always on a GPU; on the simulator
+    only with STEEPEST_CUDA_SIM_SIZES=production, see the module docstring)."""
+    if not _cuda.simulator_enabled():
+        return True
+    value = os.environ.get("STEEPEST_CUDA_SIM_SIZES", "").strip().lower()
+    if value not in ("", "small", "production"):
+        raise ValueError(f"STEEPEST_CUDA_SIM_SIZES={value!r}: use 'production' or 'small'")
+    return value == "production"
+
+
+PRODUCTION_SIZES = _production_sizes()
+
 # Side of the square tiles of the shared-memory matmuls.  The kernels work for any TILE; the
-# simulator runs each GPU thread as a Python thread, so it gets 8 × 8 blocks instead of 16 × 16.
-TILE = 8 if _cuda.simulator_enabled() else 16
+# simulator runs each GPU thread as a Python thread, so it gets 8 × 8 blocks instead of 16 × 16
+# (unless PRODUCTION_SIZES).
+TILE = 16 if PRODUCTION_SIZES else 8
 TILE_PADDED = TILE + 1     # a literal for shared-array shapes (numba needs constants there)
 ELEMENTWISE_THREADS = 128  # threads per block of the elementwise and row kernels
 

@@ -48,11 +48,11 @@ Each loop returns the epoch's mean loss over samples (each batch's loss before i
 
 import numpy as np
 
-from .. import _cuda
 from ..codes import IDENTITY, SOFTMAX
 from ._device import (
     FLOAT32_TYPE,
     ONE,
+    PRODUCTION_SIZES,
     ZERO,
     activate,
     activate_backward,
@@ -74,8 +74,9 @@ __all__ = ["gd_step_full_batch", "optimizer_epoch_minibatch", "sgd_epoch_minibat
 
 # The kernel is written for any block size.  The simulator runs every thread as a Python
 # thread and pays for each barrier per thread, so it gets a smaller block (still more threads
-# than the tests' layers have outputs, so the split dot products are exercised).
-ONE_BLOCK_THREADS = 64 if _cuda.simulator_enabled() else 256
+# than the tests' layers have outputs, so the split dot products are exercised), unless
+# STEEPEST_CUDA_SIM_SIZES=production (see ``_device``).
+ONE_BLOCK_THREADS = 256 if PRODUCTION_SIZES else 64
 ONE_BLOCK_MAX_BATCH = 32       # larger batches take the tiled multi-block steps
 MIN_TERMS_PER_THREAD = 32      # dot products of up to this many terms are never split
 COALESCE_PARTS = 8             # long dot products are split at least this far (coalescing)
@@ -446,11 +447,40 @@ def one_block_layout(sizes, batch_size, threads=ONE_BLOCK_THREADS,
     work_in_shared = work_size <= budget
     if work_in_shared:
         budget -= work_size
+    if budget < 0:  # not even one partial sum per thread fits (for the loss reduction)
+        raise ValueError(f"the one-block kernel with {threads} threads needs at least "
+                         f"{4 * threads} bytes of shared memory, not {shared_bytes}")
     shared_from = next(w for w in w_offsets if n_params - w <= budget)
     used = n_partials + (n_params - shared_from) + (work_size if work_in_shared else 0)
     return dict(w_offsets=w_offsets, a_offsets=a_offsets, delta_offsets=delta_offsets,
                 work_size=work_size, work_in_shared=work_in_shared, shared_from=shared_from,
                 n_partials=n_partials, coalesce_parts=coalesce_parts, shared_bytes=4 * used)
+
+
+def one_block_fits(sizes, batch_size, threads=None, shared_bytes=None):
+    """Whether the one-block kernel can launch for ``sizes`` and batches of ``batch_size``
+    rows: its layout's dynamic shared memory within ``shared_bytes`` (default: the module's
+    ONE_BLOCK_THREADS and SHARED_MEMORY_BYTES, read at call time).
+
+    The layout moves parameters and then the work buffer to global memory until the rest
+    fits, so this is false only when not even the partial sums (one per thread) fit.
+    """
+    threads = ONE_BLOCK_THREADS if threads is None else int(threads)
+    shared_bytes = SHARED_MEMORY_BYTES if shared_bytes is None else int(shared_bytes)
+    if 4 * threads > shared_bytes:
+        return False
+    return one_block_layout(sizes, batch_size, threads, shared_bytes)["shared_bytes"] \
+        <= shared_bytes
+
+
+def sgd_epoch_path(sizes, batch_size, n_samples):
+    """Which kernels an epoch of SGD in batches of ``batch_size`` over ``n_samples`` samples
+    runs: "one-block" (one launch per epoch) for batches of up to ONE_BLOCK_MAX_BATCH rows
+    whose layout fits in shared memory, else "tiled" (3L queued launches per step)."""
+    batch = max(1, min(int(batch_size), int(n_samples)))
+    if int(batch_size) <= ONE_BLOCK_MAX_BATCH and one_block_fits(sizes, batch):
+        return "one-block"
+    return "tiled"
 
 
 def _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
@@ -486,13 +516,14 @@ def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_siz
                         learning_rate):
     """One epoch of mini-batch SGD over the samples in ``order``; the last batch may be short.
 
-    Batches of up to ONE_BLOCK_MAX_BATCH rows run as one launch (one block), larger ones as
-    3L queued tiled launches per step.
+    Batches of up to ONE_BLOCK_MAX_BATCH rows run as one launch (one block), larger ones (and
+    any whose one-block layout would not fit in shared memory, see ``sgd_epoch_path``) as 3L
+    queued tiled launches per step.
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
     activations = check_codes("activations", activations, "activation")
     loss = check_code("loss", loss, "loss")
-    if int(batch_size) <= ONE_BLOCK_MAX_BATCH:
+    if sgd_epoch_path(sizes, batch_size, order.shape[0]) == "one-block":
         return _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
                                 learning_rate)
     return _tiled_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
@@ -500,12 +531,15 @@ def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_siz
 
 
 def sgd_epoch_per_sample(params, sizes, activations, loss, X, Y, order, learning_rate):
-    """One epoch of per-sample SGD: an update after every sample, in ``order``, in ONE launch.
+    """One epoch of per-sample SGD: an update after every sample, in ``order``, in ONE launch
+    (tiled steps of one row if the one-block layout would not fit, see ``sgd_epoch_path``).
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
     activations = check_codes("activations", activations, "activation")
     loss = check_code("loss", loss, "loss")
+    if sgd_epoch_path(sizes, 1, order.shape[0]) == "tiled":
+        return _tiled_epoch(params, sizes, activations, loss, X, Y, order, 1, learning_rate)
     return _one_block_epoch(params, sizes, activations, loss, X, Y, order, 1, learning_rate)
 
 
