@@ -127,7 +127,15 @@ def test_split_is_reproducible_disjoint_and_complete():
     assert not np.array_equal(Xo, Xv)
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5, "0.2", True])
+@pytest.mark.parametrize("fraction", [np.float32(0.2), np.float64(0.2), np.int64(0) + 0.2])
+def test_split_takes_every_real_number_type(fraction):
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    expected = train_validation_split(X, y, 0.2, seed=3)
+    for got, want in zip(train_validation_split(X, y, fraction, seed=3), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5, "0.2", True, np.nan])
 def test_split_rejects_bad_fractions(fraction):
     with pytest.raises(ValueError, match="validation_fraction"):
         train_validation_split(np.zeros((10, 2)), np.zeros(10), fraction)

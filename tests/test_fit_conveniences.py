@@ -2,6 +2,7 @@
 learning-rate schedules, callbacks, and the history's plot."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -26,10 +27,21 @@ def test_validation_split_is_the_last_rows():
     assert np.array_equal(a._params, b._params)
     assert ha["val_loss"] == hb["val_loss"] and ha["val_accuracy"] == hb["val_accuracy"]
     assert ha["accuracy"] == hb["accuracy"]  # measured on the 90 training rows only
-    with pytest.raises(ValueError, match="validation_split must be a fraction"):
+    with pytest.raises(ValueError, match="validation_split must be a number in"):
         a.fit(X, y, validation_split=1.5)
     with pytest.raises(ValueError, match="not both"):
         a.fit(X, y, validation_split=0.2, validation_data=(X, y))
+
+
+@pytest.mark.parametrize("fraction", [np.float32(0.25), np.float64(0.25), Fraction(1, 4)])
+def test_validation_split_takes_every_real_number_type(fraction):
+    X, y = blobs()
+    a = steepest.Network([4, 5, 2], seed=1)
+    b = steepest.Network([4, 5, 2], seed=1)
+    ha = a.fit(X, y, epochs=2, batch_size=8, learning_rate=0.5, validation_split=fraction)
+    hb = b.fit(X, y, epochs=2, batch_size=8, learning_rate=0.5, validation_split=0.25)
+    assert np.array_equal(a._params, b._params)
+    assert ha["val_loss"] == hb["val_loss"]
 
 
 def test_history_records_training_accuracy_per_epoch(monkeypatch):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..models.validation import check_fraction
 from .download import ChecksumError, DownloadError, cache_dir, fetch, sha256_of
 from .idx import IDXError, read_idx
 from .mnist import ENV_VAR as MNIST_ENV_VAR
@@ -341,10 +342,7 @@ def train_validation_split(X: ArrayLike, y: ArrayLike, validation_fraction: floa
     if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0]:
         raise ValueError(f"X and y must have the same number of rows; got shapes "
                          f"{X.shape} and {y.shape}")
-    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) \
-            or not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be a number in (0, 1); got "
-                         f"{validation_fraction!r}")
+    validation_fraction = check_fraction(validation_fraction, "validation_fraction")
     n = X.shape[0]
     n_val = int(round(validation_fraction * n))
     if n_val < 1 or n_val > n - 1:

@@ -34,7 +34,13 @@ from .tables import (
     initial_params,
     lookup,
 )
-from .validation import check_count, check_features, check_positive_real, check_targets
+from .validation import (
+    check_count,
+    check_features,
+    check_fraction,
+    check_positive_real,
+    check_targets,
+)
 
 PROBE_ROWS = 256  # samples in the per-epoch gradient probe
 # Training accuracy after each epoch is measured on at most this many training rows, evenly
@@ -688,11 +694,7 @@ class Network:
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
-            if isinstance(validation_split, bool) \
-                    or not isinstance(validation_split, (int, float)) \
-                    or not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be a fraction in (0, 1); "
-                                 f"got {validation_split!r}")
+            validation_split = check_fraction(validation_split, "validation_split")
             n_val = int(round(len(X) * validation_split))
             if not 0 < n_val < len(X):
                 raise ValueError(f"validation_split={validation_split} of {len(X)} samples leaves "

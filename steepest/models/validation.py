@@ -107,6 +107,14 @@ def check_positive_real(value, name):
     return float(value)
 
 
+def check_fraction(value, name):
+    """A real number strictly between 0 and 1, of any real type (NumPy scalars included)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0 < float(value) < 1:
+        raise ValueError(f"{name} must be a number in (0, 1); got {value!r}")
+    return float(value)
+
+
 def check_count(value, name, minimum):
     """An integer ≥ minimum (epochs, batch sizes, layer widths)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
