@@ -274,3 +274,25 @@ def test_real_fashion_mnist_checksums_reject_other_files(server, tmp_path):
         load_dataset("fashion_mnist", directory=tmp_path / "fm", base_url=base, verbose=0)
     assert requests == ["/train-images-idx3-ubyte.gz"]
     assert _leftovers(tmp_path / "fm") == []
+
+
+def test_download_dataset_fetches_mnist_into_a_named_directory_on_request(server, tmp_path):
+    """Loading never downloads MNIST (it ships); ``download_dataset`` does, verified."""
+    from importlib import resources
+
+    from steepest.data.idx import IDXError
+    from steepest.data.registry import download_dataset
+
+    base, served, requests = server
+    shipped = resources.files("steepest.data") / "mnist"
+    spec = registry.DATASETS["mnist"]
+    target = tmp_path / "mine"
+    with pytest.raises(IDXError, match="not downloaded when loading"):
+        load_dataset("mnist", directory=target, base_url=base, verbose=0)
+    assert requests == [] and not target.exists()
+    for file in spec.files.values():
+        (served / file.archive).write_bytes((shipped / file.archive).read_bytes())
+    assert download_dataset("mnist", target, base_url=base, verbose=0) == str(target)
+    assert sorted(os.listdir(target)) == sorted(f.name for f in spec.files.values())
+    X, y, Xt, yt = load_dataset("mnist", directory=target, verbose=0)
+    assert X.shape == (60000, 784) and Xt.shape == (10000, 784)

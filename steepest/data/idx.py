@@ -7,6 +7,7 @@ the file, never a crash or a silently short array.
 """
 
 import gzip
+import math
 import os
 import zlib
 
@@ -25,6 +26,9 @@ def _read_bytes(path):
             raw = handle.read()
     except FileNotFoundError:
         raise IDXError(f"IDX file not found: {path}") from None
+    except OSError as exc:  # a directory, no permission: still an IDXError naming the path
+        what = "is a directory, not an IDX file" if os.path.isdir(path) else exc.strerror
+        raise IDXError(f"cannot read IDX file {path}: {what}") from None
     if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
         try:
             raw = gzip.decompress(raw)
@@ -50,8 +54,9 @@ def read_idx(path, expected_ndim=None):
     Raises
     ------
     IDXError
-        Missing file, bad magic, unsupported type, wrong rank, or a data length that does not
-        match the declared dimensions.
+        Missing or unreadable file (a directory, say), bad magic, unsupported type, wrong
+        rank, or a data length that does not match the declared dimensions; the message
+        names the file.
     """
     path = os.fspath(path)
     raw = _read_bytes(path)
@@ -70,7 +75,8 @@ def read_idx(path, expected_ndim=None):
     if len(raw) < header:
         raise IDXError(f"{path}: truncated header ({len(raw)} bytes, expected {header})")
     shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64))
+    # exact Python integers: an int64 product of hostile dims wraps and could equal the body
+    expected = math.prod(shape)
     actual = len(raw) - header
     if actual != expected:
         what = "truncated" if actual < expected else "longer than its header says"

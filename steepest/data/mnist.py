@@ -1,44 +1,19 @@
-"""MNIST, loaded from the copy shipped inside the package or from a directory of IDX files."""
+"""MNIST, loaded from the copy shipped inside the package or from a directory of IDX files.
+
+``load_mnist`` is ``load_dataset("mnist")``: one loader, one set of rules (where to look,
+which file wins, what a valid set is, what a missing file means), kept in
+``steepest.data.registry``.
+"""
 
 import os
-from importlib import resources
 
 import numpy as np
 
-from .idx import IDXError, read_idx
+from .registry import DATASETS, load_dataset
 
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-ENV_VAR = "STEEPEST_MNIST_DIR"
-
-
-def _default_dir():
-    return os.environ.get(ENV_VAR) or str(resources.files("steepest.data") / "mnist")
-
-
-def _find(directory, stem):
-    for name in (stem + ".gz", stem):
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            return path
-    raise IDXError(f"MNIST file {stem}(.gz) not found in {directory}")
-
-
-def _load_pair(directory, images_stem, labels_stem):
-    images_path = _find(directory, images_stem)
-    images = read_idx(images_path, expected_ndim=3)
-    labels = read_idx(_find(directory, labels_stem), expected_ndim=1)
-    if images.shape[0] != labels.shape[0]:
-        raise IDXError(f"{images_path}: {images.shape[0]} images but {labels.shape[0]} labels")
-    if labels.size and labels.max() > 9:
-        raise IDXError(f"{directory}/{labels_stem}: label {labels.max()} outside 0..9")
-    X = images.reshape(images.shape[0], -1).astype(np.float32)
-    X *= np.float32(1.0 / 255.0)
-    return X, labels.astype(np.int64)
+_MNIST = DATASETS["mnist"]
+FILES = {role: file.name for role, file in _MNIST.files.items()}
+ENV_VAR = _MNIST.env_var  # "STEEPEST_MNIST_DIR"
 
 
 def load_mnist(directory: str | os.PathLike | None = None,
@@ -49,8 +24,9 @@ def load_mnist(directory: str | os.PathLike | None = None,
     ----------
     directory : str or os.PathLike, optional
         A directory holding the four IDX files (``train-images-idx3-ubyte`` … each raw or
-        ``.gz``).  Defaults to ``$STEEPEST_MNIST_DIR`` when set, else the copy shipped with
-        the package.
+        ``.gz``; the raw file is read when both are there).  Defaults to
+        ``$STEEPEST_MNIST_DIR`` when set, else the copy shipped with the package.  A
+        directory you name may hold any number of 28x28 images with matching labels.
 
     Returns
     -------
@@ -62,9 +38,9 @@ def load_mnist(directory: str | os.PathLike | None = None,
     Raises
     ------
     IDXError
-        A file is missing, truncated, has the wrong magic, or images and labels disagree.
+        A file is missing (the message names it and the directory; nothing is downloaded or
+        created), truncated, has the wrong magic or shape, or images and labels disagree.
+
+    The same as ``load_dataset("mnist", directory)``; see it for the rules.
     """
-    directory = os.fspath(directory) if directory is not None else _default_dir()
-    X, y = _load_pair(directory, FILES["train_images"], FILES["train_labels"])
-    Xt, yt = _load_pair(directory, FILES["test_images"], FILES["test_labels"])
-    return X, y, Xt, yt
+    return load_dataset("mnist", directory, download=False, verbose=0)

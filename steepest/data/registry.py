@@ -1,10 +1,11 @@
 """A registry of IDX image data sets (MNIST and its drop-in relatives) and their loaders.
 
-MNIST ships inside the package.  Fashion-MNIST and KMNIST are downloaded on first use from
-their public mirrors into the cache (``$STEEPEST_DATA``, else the user cache directory, see
-``steepest.data.download.cache_dir``), verified by SHA-256, and read with
-``steepest.data.idx.read_idx``.  ``train_validation_split`` splits off a validation set
-reproducibly.
+MNIST ships inside the package and a load never downloads it (``load_mnist`` is
+``load_dataset("mnist")``: one loader, whose rules ``load_dataset`` documents).
+Fashion-MNIST and KMNIST are downloaded on first use from their public mirrors into the cache
+(``$STEEPEST_DATA``, else the user cache directory, see ``steepest.data.download.cache_dir``),
+verified by SHA-256, and read with ``steepest.data.idx.read_idx``.  ``train_validation_split``
+splits off a validation set reproducibly.
 
 Checksums.  Each file records the SHA-256 of its uncompressed IDX content where a public
 source publishes it (MNIST), and the SHA-256 of the ``.gz`` archive the mirrors serve where
@@ -25,7 +26,6 @@ from numpy.typing import ArrayLike
 from ..models.validation import check_fraction
 from .download import ChecksumError, DownloadError, cache_dir, fetch, sha256_of
 from .idx import IDXError, read_idx
-from .mnist import ENV_VAR as MNIST_ENV_VAR
 
 # (X_train, y_train, X_test, y_test), or (X_train, y_train, X_val, y_val) for a split
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -50,7 +50,8 @@ class IDXDataset:
     """An image classification data set stored as four IDX files.
 
     ``mirrors`` are base URLs (tried in order) under which the four ``.gz`` archives live;
-    ``shipped`` names the package directory holding a copy, for data that needs no download.
+    ``shipped`` names the package directory holding a copy, for data that needs no download;
+    ``env_var`` names an environment variable that points the loaders at another directory.
     """
     name: str
     description: str
@@ -66,6 +67,7 @@ class IDXDataset:
     test_labels: IDXFile = None
     mirrors: tuple = field(default=())
     shipped: str = None
+    env_var: str = None
 
     @property
     def files(self):
@@ -110,6 +112,7 @@ register_dataset(IDXDataset(
     mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
              "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     shipped="mnist",
+    env_var="STEEPEST_MNIST_DIR",
 ))
 
 register_dataset(IDXDataset(
@@ -170,53 +173,120 @@ def _shipped_dir(spec):
     return str(resources.files("steepest.data") / spec.shipped)
 
 
+# The loading rules, one set for every data set and both MNIST entry points (load_mnist is
+# load_dataset("mnist")).  A directory is either the data set's own place (the shipped copy,
+# or the cache of a downloaded set), whose files must hold the registered sample counts, or
+# one the user named (argument or environment variable), which may hold a subset and, for a
+# shipped set, is never created or downloaded into.  See _locate, _existing, _path_of and
+# _read_pair.
+
+@dataclass(frozen=True)
+class _Location:
+    """A directory to read a data set from, and who chose it."""
+    path: str
+    named_by: str = None  # "the directory argument" or "$VAR"; None: the set's own place
+
+    @property
+    def own(self):
+        return self.named_by is None
+
+
+def _locate(spec, directory):
+    """Where to look, first that applies: the argument, ``spec.env_var``, shipped, cache."""
+    if directory is not None:
+        return _Location(os.fspath(directory), "the directory argument")
+    override = os.environ.get(spec.env_var) if spec.env_var else None
+    if override:  # set but empty counts as unset, as for $STEEPEST_DATA
+        return _Location(os.path.expanduser(override), f"${spec.env_var}")
+    if spec.shipped is not None:
+        return _Location(_shipped_dir(spec))
+    return _Location(os.path.join(cache_dir(), spec.name))
+
+
 def dataset_dir(name, directory=None):
     """Where the files of data set ``name`` are (or will be) kept.
 
-    ``directory`` when given; else the shipped copy for a shipped data set; else
-    ``cache_dir()/<name>``.
+    ``directory`` when given; else the directory in the set's environment variable
+    (``$STEEPEST_MNIST_DIR`` for MNIST) when set; else the shipped copy for a shipped data
+    set; else ``cache_dir()/<name>``.
     """
-    spec = get_dataset_spec(name)
-    if directory is not None:
-        return os.fspath(directory)
-    if spec.shipped is not None:
-        # the same override load_mnist honours
-        return os.environ.get(MNIST_ENV_VAR) or _shipped_dir(spec)
-    return os.path.join(cache_dir(), spec.name)
+    return _locate(get_dataset_spec(name), directory).path
 
 
-def _ensure(spec, file, directory, base_url, download, verbose):
-    """Path of ``file`` in ``directory``, downloading (verified) when it is missing."""
+def _existing(directory, file):
+    """Path of ``file`` in ``directory``, or None: the uncompressed file wins over its .gz.
+
+    Uncompressed first everywhere (load, verify, download) because that is what a download
+    stores, so a cache and a hand-filled directory read alike.
+    """
     for candidate in (file.name, file.archive):
         path = os.path.join(directory, candidate)
         if os.path.exists(path):
             return path
+    return None
+
+
+def _not_found(spec, file, location, why=""):
+    notes = [] if location.own else [f"from {location.named_by}"]
+    if not os.path.exists(location.path):
+        notes.append("the directory does not exist")
+    elif not os.path.isdir(location.path):
+        notes.append("that is not a directory")
+    where = location.path + (f" ({'; '.join(notes)})" if notes else "")
+    return IDXError(f"{spec.name}: {file.name} (or {file.archive}) not found in {where}{why}")
+
+
+def _why_not_downloaded(spec, location):
+    """The end of the "not found" message: why a load did not fetch the file."""
+    if spec.shipped is None:
+        return " and download=False"
+    if location.own:
+        return "; the copy shipped with steepest is incomplete: reinstall steepest"
+    # a shipped set never needs the network, so a missing file here is a wrong path (a
+    # typo): say so rather than create the directory and download into it
+    return (f"; {spec.name} ships with steepest and is not downloaded when loading: check "
+            f"the path, or fetch the files into it with "
+            f"steepest.data.registry.download_dataset({spec.name!r}, directory)")
+
+
+def _path_of(spec, file, location, download, base_url, verbose):
+    """Path of ``file`` at ``location``, downloading it (verified) there when allowed."""
+    path = _existing(location.path, file)
+    if path is not None:
+        return path
     if not download:
-        raise IDXError(f"{spec.name}: {file.name}(.gz) not found in {directory} and "
-                       f"download=False")
+        raise _not_found(spec, file, location, _why_not_downloaded(spec, location))
     mirrors = [base_url] if base_url else list(spec.mirrors)
     urls = [m.rstrip("/") + "/" + file.archive for m in mirrors]
-    return fetch(urls, os.path.join(directory, file.name), sha256=file.sha256,
+    return fetch(urls, os.path.join(location.path, file.name), sha256=file.sha256,
                  archive_sha256=file.archive_sha256, gunzip=True, verbose=verbose)
 
 
 def download_dataset(name, directory=None, base_url=None, verbose=1):
-    """Download the four files of ``name`` into its cache directory if missing; returns it."""
+    """Download the four files of ``name`` into its directory if missing; returns it.
+
+    This is the explicit request to download: it fetches even a shipped set (MNIST) into
+    ``directory``, which ``load_dataset`` never does.
+    """
     spec = get_dataset_spec(name)
-    directory = dataset_dir(name, directory)
+    location = _locate(spec, directory)
     base_url = base_url or os.environ.get(URL_ENV_VAR) or None
     for file in spec.files.values():
-        _ensure(spec, file, directory, base_url, True, verbose)
-    return directory
+        _path_of(spec, file, location, True, base_url, verbose)
+    return location.path
 
 
 def _read_pair(spec, images_path, labels_path, n_expected):
+    """One split as (X, y); ``n_expected``: the sample count required, None for any."""
     images = read_idx(images_path, expected_ndim=1 + len(spec.image_shape))
     labels = read_idx(labels_path, expected_ndim=1)
     if images.shape[1:] != tuple(spec.image_shape):
         raise IDXError(f"{images_path}: images of shape {images.shape[1:]}, expected "
                        f"{tuple(spec.image_shape)} for {spec.name}")
-    if images.shape[0] != n_expected or labels.shape[0] != n_expected:
+    if images.shape[0] != labels.shape[0]:
+        raise IDXError(f"{images_path}: {images.shape[0]} images but {labels.shape[0]} labels "
+                       f"in {labels_path}")
+    if n_expected is not None and images.shape[0] != n_expected:
         raise IDXError(f"{images_path}: {images.shape[0]} images and {labels.shape[0]} labels; "
                        f"{spec.name} has {n_expected}")
     if labels.size and labels.max() >= len(spec.classes):
@@ -237,14 +307,16 @@ def load_dataset(name: str, directory: str | os.PathLike | None = None,
         "mnist" (shipped with the package), "fashion_mnist" or "kmnist" (downloaded on first
         use), or any name added with ``register_dataset``.  See ``DATASETS``.
     directory : str or os.PathLike, optional
-        Where the IDX files are kept (raw or ``.gz``).  Defaults to the shipped copy for
-        MNIST and to ``<cache>/<name>`` otherwise, the cache being ``$STEEPEST_DATA`` or the
-        user cache directory (``~/.cache/steepest`` on Linux).
+        A directory of the four IDX files (each raw or ``.gz``).  Without it: the directory
+        in the set's environment variable (``$STEEPEST_MNIST_DIR`` for MNIST) when set, else
+        the shipped copy (MNIST), else ``<cache>/<name>``, the cache being ``$STEEPEST_DATA``
+        or the user cache directory (``~/.cache/steepest`` on Linux).
     base_url : str, optional
         Download from this base URL instead of the registered mirrors (``$STEEPEST_DATA_URL``
         does the same for every data set).  The checksums are checked all the same.
     download : bool
-        Download missing files; False raises ``IDXError`` instead.
+        Download missing files of a downloadable set (not MNIST, which ships: see below);
+        False raises ``IDXError`` instead.
     verbose : int
         0: silent; 1: a progress bar while downloading (only when output is a terminal).
 
@@ -263,18 +335,31 @@ def load_dataset(name: str, directory: str | os.PathLike | None = None,
     ChecksumError
         A downloaded file is not the published one; nothing was kept.
     IDXError
-        A file in ``directory`` is damaged or has the wrong shape.
+        A file is missing, damaged or has the wrong shape; the message names it.
 
-    Files already in ``directory`` (downloaded earlier, or put there by hand) are read
-    without re-hashing them; ``verify_dataset`` checks them against the registry.
+    Rules (the same for ``load_mnist``, which is ``load_dataset("mnist")``):
+
+    * When a file is there both uncompressed and as ``.gz``, the uncompressed one is read.
+    * Every split must be consistent: images of ``image_shape`` (28x28), as many labels as
+      images, labels within the classes.  The set's own files (the shipped copy, the cache)
+      must also hold the registered number of samples; a directory you name (argument or
+      environment variable) may hold any number, so a subset loads.
+    * A shipped set is never downloaded when loading: a file missing from a directory you
+      named is an ``IDXError`` naming the directory and the file, and the directory is not
+      created.  ``download_dataset`` fetches on request.  A downloadable set's missing files
+      are downloaded into the directory (created if needed) unless ``download=False``.
+    * Downloads are verified by SHA-256; files already in place are read without re-hashing
+      them (``verify_dataset`` checks them against the registry on request).
     """
     spec = get_dataset_spec(name)
-    directory = dataset_dir(name, directory)
+    location = _locate(spec, directory)
+    download = download and spec.shipped is None
     base_url = base_url or os.environ.get(URL_ENV_VAR) or None
-    paths = {role: _ensure(spec, file, directory, base_url, download, verbose)
+    paths = {role: _path_of(spec, file, location, download, base_url, verbose)
              for role, file in spec.files.items()}
-    X, y = _read_pair(spec, paths["train_images"], paths["train_labels"], spec.n_train)
-    Xt, yt = _read_pair(spec, paths["test_images"], paths["test_labels"], spec.n_test)
+    n_train, n_test = (spec.n_train, spec.n_test) if location.own else (None, None)
+    X, y = _read_pair(spec, paths["train_images"], paths["train_labels"], n_train)
+    Xt, yt = _read_pair(spec, paths["test_images"], paths["test_labels"], n_test)
     return X, y, Xt, yt
 
 
@@ -294,26 +379,27 @@ def verify_dataset(name, directory=None):
     """Check every file of ``name`` in ``directory`` against the recorded checksums.
 
     Returns ``{file name: sha256 of the uncompressed file}``.  Raises ``ChecksumError`` on a
-    mismatch and ``IDXError`` when a file is missing.
+    mismatch and ``IDXError`` when a file is missing.  Looks where ``load_dataset`` looks
+    and, like it, checks the uncompressed file when both it and its ``.gz`` are there.
     """
     spec = get_dataset_spec(name)
-    directory = dataset_dir(name, directory)
+    location = _locate(spec, directory)
     digests = {}
     for file in spec.files.values():
-        raw, archive = os.path.join(directory, file.name), os.path.join(directory, file.archive)
-        if os.path.exists(raw):
-            digest = sha256_of(raw)
-        elif os.path.exists(archive):
-            if file.archive_sha256 is not None and sha256_of(archive) != file.archive_sha256:
-                raise ChecksumError(f"{archive}: SHA-256 differs from the published "
-                                    f"{file.archive_sha256}")
-            with gzip.open(archive, "rb") as handle:
-                digest = hashlib.sha256(handle.read()).hexdigest()
+        path = _existing(location.path, file)
+        if path is None:
+            raise _not_found(spec, file, location)
+        if path == os.path.join(location.path, file.name):
+            digest = sha256_of(path)
         else:
-            raise IDXError(f"{spec.name}: {file.name}(.gz) not found in {directory}")
+            if file.archive_sha256 is not None and sha256_of(path) != file.archive_sha256:
+                raise ChecksumError(f"{path}: SHA-256 differs from the published "
+                                    f"{file.archive_sha256}")
+            with gzip.open(path, "rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
         if file.sha256 is not None and digest != file.sha256:
-            raise ChecksumError(f"{directory}/{file.name}: SHA-256 of the uncompressed data is "
-                                f"{digest}, expected {file.sha256}")
+            raise ChecksumError(f"{location.path}/{file.name}: SHA-256 of the uncompressed "
+                                f"data is {digest}, expected {file.sha256}")
         digests[file.name] = digest
     return digests
 
