@@ -47,7 +47,7 @@ _LAZY = {
 }
 
 # Public submodules, imported on first use as well.
-_MODULES = {"optimizers": "steepest.models.optimizers"}
+_MODULES = {"optimizers": "steepest.optimizers"}
 
 __all__ = sorted(_LAZY) + sorted(_MODULES)
 

@@ -14,6 +14,10 @@ class History:
     ``warnings`` the ``TrainingWarning`` messages of the run (unscaled inputs, layers that no
     gradient reaches).  Epochs are numbered by the network's count, so a second ``fit``
     call's history starts where the first one's ended.
+
+    It reads as a mapping of those names to their lists (``keys()``, ``get``, ``items()``,
+    ``dict(history)``, ``list(history)``), except that ``len(history)`` is the number of
+    epochs.
     """
 
     def __init__(self, device):
@@ -26,13 +30,32 @@ class History:
         for key, value in metrics.items():
             self.history.setdefault(key, []).append(value)
 
+    # A read-only mapping of metric name -> per-epoch list, as ``history.history`` is:
+    # ``keys``, ``get``, ``items``, ``dict(h)``, ``list(h)`` (the names) all work.  ``len(h)``
+    # is the number of epochs, as it has always been (``len(h.keys())`` counts the names).
     def __getitem__(self, key):
         return self.history[key]
 
     def __contains__(self, key):
         return key in self.history
 
+    def __iter__(self):
+        return iter(self.history)
+
+    def keys(self):
+        return self.history.keys()
+
+    def values(self):
+        return self.history.values()
+
+    def items(self):
+        return self.history.items()
+
+    def get(self, key, default=None):
+        return self.history.get(key, default)
+
     def __len__(self):
+        """The number of epochs recorded."""
         return len(self.history.get("epoch", []))
 
     def to_dict(self):

@@ -25,7 +25,15 @@ from .backend import get_backend
 from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
 from .history import History
 from .optimizers import Optimizer, get_optimizer, optimizer_from_config
-from .schedules import SCHEDULES, Constant, Schedule, schedule_from_config
+from .outputs import (
+    accuracies,
+    check_targets,
+    looks_multilabel,
+    output_kind,
+    predictions,
+    probabilities,
+)
+from .schedules import SCHEDULES, Constant, Schedule, schedule_from_config, schedule_function
 from .tables import (
     HIDDEN_ACTIVATIONS,
     LOSSES,
@@ -39,7 +47,6 @@ from .validation import (
     check_features,
     check_fraction,
     check_positive_real,
-    check_targets,
 )
 
 PROBE_ROWS = 256  # samples in the per-epoch gradient probe
@@ -96,7 +103,8 @@ class _FitPlan:
     """One ``fit`` call's arguments, checked and resolved."""
     X: np.ndarray
     Y: np.ndarray
-    labels: object
+    truth: object  # what accuracy compares with (see outputs.check_targets), or None
+    multilabel: object  # the network's multilabel once this call trains
     epochs: int
     batch_size: object
     opt: Optimizer
@@ -145,9 +153,17 @@ class Network:
         Hidden-layer activation: "sigmoid", "tanh", "relu" or "identity".
     output : str, optional
         Output activation: "sigmoid", "softmax", "tanh", "relu" or "identity".  Defaults to
-        what fits the loss: "sigmoid" for "mse", "softmax" for "cross_entropy".
+        what fits the loss: "sigmoid" for "mse" and "binary_cross_entropy", "softmax" for
+        "cross_entropy", "identity" for "mae".
     loss : str
-        "mse" (½‖a − y‖² per sample, averaged) or "cross_entropy" (needs a softmax output).
+        Per sample, averaged over the batch:
+
+        - "mse": ½‖a − y‖², summed over the outputs (Nielsen's convention; scikit-learn,
+          Keras and PyTorch average over the outputs instead); any output.
+        - "mae": ‖a − y‖₁, summed over the outputs; any output.
+        - "cross_entropy": −Σ y log a; needs a softmax output and targets in [0, 1].
+        - "binary_cross_entropy": −Σ [y log a + (1 − y) log(1 − a)]; needs a sigmoid
+          output and targets in [0, 1] (one or several outputs, multi-label included).
     seed : int, optional
         Seeds the initial weights and the shuffling; the same seed gives the same run.
     device : str
@@ -155,20 +171,30 @@ class Network:
     init : str, optional
         "normal", "scaled_normal", "xavier" or "he"; by default "he" for ReLU networks and
         "scaled_normal" (N(0, 1)/√fan_in) otherwise.
+    multilabel : bool, optional
+        Whether each of several outputs is a yes/no label of its own (sigmoid, tanh or relu
+        outputs): ``predict`` then thresholds every output and accuracy is per label.  None
+        (the default) decides at the first ``fit`` whose targets are multi-hot: 0/1 rows of
+        shape (n, sizes[-1]) with a sigmoid output, some with other than one 1.
+
+    How the outputs are read (``predict``, ``predict_proba``, accuracy) is summed up in
+    ``steepest.models.outputs``: an identity output gives values, one output a 0/1 label,
+    several outputs a class label 0..k-1 (argmax) or, multi-label, one 0/1 per output.
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "sigmoid",
                  output: str | None = None, loss: str = "mse", seed: int | None = None,
-                 device: str = "auto", init: str | None = None) -> None:
+                 device: str = "auto", init: str | None = None,
+                 multilabel: bool | None = None) -> None:
         self.sizes = _check_sizes(sizes)
-        self._configure(activation, output, loss, device)
+        self._configure(activation, output, loss, device, multilabel)
         self.init = init if init is not None else default_initializer(self.activation)
         self._start_training_state(seed)
         weights, biases = initial_params(self.sizes, self.init, self._rng)
         self._set_params(weights, biases)
 
     # ------------------------------------------------------------------ construction
-    def _configure(self, activation, output, loss, device):
+    def _configure(self, activation, output, loss, device, multilabel=None):
         spec = lookup(LOSSES, loss, "loss")
         lookup(HIDDEN_ACTIVATIONS, activation, "activation")
         output = spec.default_output if output is None else output
@@ -179,6 +205,7 @@ class Network:
         if output == "softmax" and self.sizes[-1] < 2:
             raise ValueError("output='softmax' needs at least 2 output units; got sizes[-1] = 1")
         self.activation, self.output, self.loss, self.device = activation, output, loss, device
+        self.multilabel = self._check_multilabel(multilabel)
         self._backend = get_backend(device)
         self._loss_code = spec.code
         per_layer = ([HIDDEN_ACTIVATIONS[activation]] * (len(self.sizes) - 2)
@@ -188,6 +215,31 @@ class Network:
         # fit and the kernels release the GIL: one thread at a time trains or reads the
         # parameters (fit holds it for the whole call, so predict waits for the end)
         self._lock = threading.RLock()
+
+    def _check_multilabel(self, multilabel):
+        if multilabel is not None and not isinstance(multilabel, (bool, np.bool_)):
+            raise TypeError(f"multilabel must be True, False or None; got {multilabel!r}")
+        if multilabel and (self.output in ("softmax", "identity") or self.sizes[-1] < 2):
+            raise ValueError(f"multilabel=True needs several sigmoid, tanh or relu outputs; got "
+                             f"output={self.output!r} with {self.sizes[-1]} output(s)")
+        return None if multilabel is None else bool(multilabel)
+
+    @property
+    def _kind(self):
+        """How the outputs are read: "values", "binary", "multiclass" or "multilabel"."""
+        return output_kind(self.output, self.sizes[-1], self.multilabel)
+
+    def _targets(self, y, n_samples, kind=None, name="y"):
+        """(float32 targets, truth for accuracy or None): see ``outputs.check_targets``."""
+        return check_targets(y, n_samples, self.output, self.sizes[-1], kind or self._kind,
+                             self.loss, name)
+
+    def _kind_for(self, y):
+        """The kind a network not yet decided on multi-label reads y as: multi-label for
+        multi-hot targets (see ``multilabel``)."""
+        if self.multilabel is None and looks_multilabel(y, self.output, self.sizes[-1]):
+            return "multilabel"
+        return self._kind
 
     def _start_training_state(self, seed):
         """A network that has trained nothing: its seed, generator, epoch count, history."""
@@ -207,7 +259,8 @@ class Network:
     @classmethod
     def from_params(cls, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike],
                     activation: str = "sigmoid", output: str | None = None, loss: str = "mse",
-                    device: str = "auto", seed: int | None = None) -> Network:
+                    device: str = "auto", seed: int | None = None,
+                    multilabel: bool | None = None) -> Network:
         """A network with the given weights (W of shape (out, in)) and biases (shape (out,))."""
         if len(weights) != len(biases) or not weights:
             raise ValueError(f"weights and biases must be non-empty lists of equal length; got "
@@ -225,7 +278,7 @@ class Network:
             sizes.append(W.shape[0])
         net = cls.__new__(cls)
         net.sizes = _check_sizes(sizes)
-        net._configure(activation, output, loss, device)
+        net._configure(activation, output, loss, device, multilabel)
         net.init = None
         net._start_training_state(seed)
         net._set_params(weights, biases)
@@ -268,7 +321,15 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._backend = get_backend(self.device)
+        self.__dict__.setdefault("multilabel", None)  # pickled before multi-label existed
+        try:
+            self._backend = get_backend(self.device)
+        except ValueError as exc:  # pickled with device="cuda", unpickled where none is
+            warnings.warn(f"this Network was pickled with device={self.device!r}, which is not "
+                          f"available here ({exc}); it runs on the CPU (device='cpu')",
+                          RuntimeWarning, stacklevel=2)
+            self.device = "cpu"
+            self._backend = get_backend("cpu")
         self._lock = threading.RLock()
 
     def __repr__(self):
@@ -300,42 +361,45 @@ class Network:
         return out, out_dev
 
     def predict_proba(self, X: ArrayLike, verbose: int = 0) -> np.ndarray:
-        """Output activations (class probabilities for a softmax output): (n, sizes[-1])."""
-        return self.forward(X, verbose)
+        """Class probabilities, float32.
+
+        Rows sum to 1 and their argmax is ``predict``'s label: a softmax output as it is;
+        other outputs mapped from their range to [0, 1] (σ as it is, (tanh + 1)/2) and
+        rescaled to sum to 1; one output gives (n, 2), P(0) and P(1).  A multi-label network
+        gives each label's probability, (n, sizes[-1]).  ``forward`` gives the raw outputs;
+        an identity output has no probabilities (ValueError).
+        """
+        return probabilities(self.forward(X, verbose), self.output, self._kind)
 
     def predict(self, X: ArrayLike, verbose: int = 0) -> np.ndarray:
-        """Class labels (argmax of the outputs; a single output is thresholded at 0.5).
+        """Labels, or values for an identity output (see ``steepest.models.outputs``).
 
-        A network with an identity output is a regressor: its outputs are returned as they
-        are, shape (n,) for one output, else (n, sizes[-1]).
+        Several outputs: the class label 0..k-1 of the largest, (n,); multi-label: 0/1 per
+        output, (n, k).  One output: 1 where it is above the middle of its range (0.5 for
+        sigmoid, 0 for tanh), else 0.  An identity output is a regressor: its outputs as
+        they are, shape (n,) for one output, else (n, sizes[-1]).
         """
-        out = self.forward(X, verbose)
-        if self.output == "identity":
-            return out[:, 0] if out.shape[1] == 1 else out
-        return _classes(out)
+        return predictions(self.forward(X, verbose), self.output, self._kind)
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, verbose: int = 0) -> dict[str, float]:
-        """Mean loss and, for classification, accuracy: ``{"loss": float, "accuracy": float}``.
+        """Mean loss and, for labels, accuracy: ``{"loss": float, "accuracy": float}``.
 
-        Accuracy is left out for a regressor (identity output with float targets).
-        verbose=1 shows a progress bar over large X (more than EVAL_CHUNK rows) when output
-        is a terminal.
+        Accuracy is the share of labels predicted right (per label for a multi-label network,
+        which also reports ``subset_accuracy``, the share of samples with every label right);
+        it is left out for targets that are values rather than labels (regression, soft
+        targets).  verbose=1 shows a progress bar over large X (more than EVAL_CHUNK rows)
+        when output is a terminal.
         """
         X = check_features(X, self.sizes[0])
-        Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
+        kind = self._kind_for(y)
+        Y, truth = self._targets(y, X.shape[0], kind)
         with self._lock:
-            return self._evaluate(X, Y, labels, verbose)
+            return self._evaluate(X, Y, truth, verbose, kind)
 
-    def _classifies(self, Y, labels):
-        """Whether accuracy means something: class labels given, or one-hot-like targets
-        on a non-identity output with several units."""
-        return labels is not None or (self.output != "identity" and Y.shape[1] > 1)
-
-    def _evaluate(self, X, Y, labels, verbose=0):
+    def _evaluate(self, X, Y, truth, verbose=0, kind=None):
         k = self._backend
-        classify = self._classifies(Y, labels)
-        truth = None if not classify else labels if labels is not None else Y.argmax(axis=1)
-        loss_sum, correct = 0.0, 0
+        kind = kind or self._kind
+        loss_sum, scores = 0.0, {}
         for start, stop in _row_chunks(X.shape[0], verbose, "evaluate"):
             out = np.empty((stop - start, self.sizes[-1]), np.float32)
             out_dev = k.to_device(out)
@@ -346,12 +410,11 @@ class Network:
                 self._loss_code, k.to_device(X[start:stop]), k.to_device(Y[start:stop]))
             k.to_host(out, out_dev)
             loss_sum += float(loss) * (stop - start)
-            if classify:
-                correct += int(np.count_nonzero(_classes(out) == truth[start:stop]))
-        result = {"loss": loss_sum / X.shape[0]}
-        if classify:
-            result["accuracy"] = correct / X.shape[0]
-        return result
+            if truth is not None:
+                for key, value in accuracies(out, truth[start:stop], self.output, kind).items():
+                    scores[key] = scores.get(key, 0.0) + value * (stop - start)
+        return {"loss": loss_sum / X.shape[0],
+                **{key: total / X.shape[0] for key, total in scores.items()}}
 
     # ------------------------------------------------------------------ training
     def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1,
@@ -405,7 +468,8 @@ class Network:
         lr_schedule : Schedule, name or callable, optional
             Gives each epoch's rate: ``StepDecay``, ``ExponentialDecay``, ``InverseScaling``,
             ``ReduceOnPlateau``, or ``f(epoch, learning_rate, history_dict) -> float``
-            (``epoch`` counts all epochs the network trained, ``history_dict`` holds them).
+            (``epoch`` counts all epochs the network trained, from 1; ``history_dict``
+            holds them); ``f(epoch, learning_rate)`` (Keras's form) and ``f(epoch)`` work too.
             None continues the built-in schedule of the last call, if any;
             ``"constant"`` ends it.  A callable applies to this call only.
         checkpoint : str or os.PathLike, optional
@@ -444,21 +508,24 @@ class Network:
             return self._run_fit(plan)
 
     def _training_data(self, X, y, validation_data, validation_split):
-        """The checked training arrays and validation set: (X, Y, labels, validation)."""
+        """The checked training arrays, the network's multilabel once it trains on them and
+        the validation set: (X, Y, truth, multilabel, validation)."""
         X = check_features(X, self.sizes[0])
-        Y, labels = check_targets(y, X.shape[0], self.sizes[-1])
-        validation = self._validation_set(validation_data, validation_split, X, Y, labels)
+        kind = self._kind_for(y)
+        Y, truth = self._targets(y, X.shape[0], kind)
+        validation = self._validation_set(validation_data, validation_split, X, Y, truth, kind)
         if validation_split is not None:
             n_train = len(X) - len(validation[0])
             X, Y = X[:n_train], Y[:n_train]
-            labels = None if labels is None else labels[:n_train]
-        return X, Y, labels, validation
+            truth = None if truth is None else truth[:n_train]
+        multilabel = True if kind == "multilabel" else self.multilabel
+        return X, Y, truth, multilabel, validation
 
     def _plan_fit(self, data, epochs, batch_size, learning_rate, shuffle, verbose, callbacks,
                   lr_schedule, checkpoint, checkpoint_every, optimizer):
         """Every other argument checked and resolved against the network's training state,
         before anything changes: a ``_FitPlan`` (``data`` from ``_training_data``)."""
-        X, Y, labels, validation = data
+        X, Y, truth, multilabel, validation = data
         epochs = check_count(epochs, "epochs", 0)
         if learning_rate is not None:
             learning_rate = check_positive_real(learning_rate, "learning_rate")
@@ -472,7 +539,7 @@ class Network:
             checkpoint = os.fspath(checkpoint)
             checkpoint_every = check_count(checkpoint_every, "checkpoint_every", 1)
         schedule = self._resolve_schedule(lr_schedule)
-        return _FitPlan(X, Y, labels, epochs, batch_size, opt, bool(shuffle), validation,
+        return _FitPlan(X, Y, truth, multilabel, epochs, batch_size, opt, bool(shuffle), validation,
                         verbose, _check_callbacks(callbacks), schedule, checkpoint,
                         checkpoint_every)
 
@@ -496,8 +563,10 @@ class Network:
             return None if config is None else schedule_from_config(config)
         if isinstance(lr_schedule, str):
             lr_schedule = lookup(SCHEDULES, lr_schedule, "lr_schedule")()
-        if isinstance(lr_schedule, Schedule) or callable(lr_schedule):
+        if isinstance(lr_schedule, Schedule):
             return lr_schedule
+        if callable(lr_schedule):
+            return schedule_function(lr_schedule)
         raise TypeError(f"lr_schedule must be a Schedule, a name ({', '.join(SCHEDULES)}) or a "
                         f"callable f(epoch, learning_rate, history); got {lr_schedule!r}")
 
@@ -505,6 +574,7 @@ class Network:
         """Keep the call's configuration with the network (and in its checkpoints)."""
         schedule = plan.schedule
         config = schedule.to_config() if isinstance(schedule, Schedule) else None
+        self.multilabel = plan.multilabel
         self._train_config = {"optimizer": plan.opt.to_config(), "batch_size": plan.batch_size,
                               "shuffle": plan.shuffle,
                               "lr_schedule": None if isinstance(schedule, Constant) else config}
@@ -560,10 +630,9 @@ class Network:
                    accuracy_rows=None, start_loss=0.0, warned=set())
         # contiguous copies: a strided view would make the kernels compile for another layout
         stride = -(-n // ACCURACY_ROWS)  # ceil: at most ACCURACY_ROWS rows
-        if self._classifies(Y, plan.labels):
+        if plan.truth is not None:
             run.accuracy_rows = (np.ascontiguousarray(X[::stride]),
-                                 np.ascontiguousarray(Y[::stride]),
-                                 None if plan.labels is None else plan.labels[::stride])
+                                 np.ascontiguousarray(Y[::stride]), plan.truth[::stride])
         if plan.epochs:
             run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev)[0]
             self._check_input_scale(X, run, history)
@@ -689,8 +758,8 @@ class Network:
         history.history = {key: list(values) for key, values in self._log.items()}
         return history
 
-    def _validation_set(self, validation_data, validation_split, X, Y, labels):
-        """(X_val, Y_val, labels_val) from validation_data or validation_split, or None."""
+    def _validation_set(self, validation_data, validation_split, X, Y, truth, kind):
+        """(X_val, Y_val, truth_val) from validation_data or validation_split, or None."""
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
@@ -699,15 +768,15 @@ class Network:
             if not 0 < n_val < len(X):
                 raise ValueError(f"validation_split={validation_split} of {len(X)} samples leaves "
                                  f"{n_val} for validation and {len(X) - n_val} for training")
-            return X[-n_val:], Y[-n_val:], None if labels is None else labels[-n_val:]
+            return X[-n_val:], Y[-n_val:], None if truth is None else truth[-n_val:]
         if validation_data is None:
             return None
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         X_val = check_features(validation_data[0], self.sizes[0], "validation_data[0]")
-        Y_val, labels_val = check_targets(validation_data[1], X_val.shape[0], self.sizes[-1],
-                                          "validation_data[1]")
-        return X_val, Y_val, labels_val
+        Y_val, truth_val = self._targets(validation_data[1], X_val.shape[0], kind,
+                                         "validation_data[1]")
+        return X_val, Y_val, truth_val
 
     def _warm_up(self, X, Y, batch_size, opt):
         """Compile (or load from cache) the epoch kernel on a few samples and scratch copies
@@ -738,7 +807,7 @@ class Network:
         The first layers' norms far below the last's is the vanishing-gradient picture.
         """
         X = check_features(X, self.sizes[0])
-        Y, _ = check_targets(y, X.shape[0], self.sizes[-1])
+        Y, _ = self._targets(y, X.shape[0], self._kind_for(y))
         k = self._backend
         with self._lock:
             return self._probe_gradient(k.to_device(self._params), k.to_device(X),
@@ -798,7 +867,8 @@ class Network:
                 "optimizer_step": self._opt_step,
                 # JSON text now, so a snapshot of the state does not change with the network
                 "training_config": json.dumps(self._train_config),
-                "history": json.dumps(self._log), "seed": json.dumps(self.seed)}
+                "history": json.dumps(self._log), "seed": json.dumps(self.seed),
+                "multilabel": json.dumps(self.multilabel)}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write architecture, parameters and training state to ``path`` (.npz), atomically.
@@ -838,8 +908,9 @@ class Network:
         try:
             net._configure(field(fields, "activation", path, str),
                            field(fields, "output", path, str),
-                           field(fields, "loss", path, str), device)
-        except ValueError as exc:
+                           field(fields, "loss", path, str), device,
+                           json_field(fields, "multilabel", path, default=None))
+        except (TypeError, ValueError) as exc:
             if "device" in str(exc):
                 raise
             raise CheckpointError(f"{path}: bad configuration ({exc})") from None
@@ -890,7 +961,7 @@ class Network:
             raise CheckpointError(f"{os.fspath(path)}: holds a network {theirs}, not {mine}")
         with self._lock:
             self._params[...] = other._params
-            for key in ("_rng", "epochs_trained", "seed", "_log", "_train_config",
+            for key in ("_rng", "epochs_trained", "seed", "_log", "_train_config", "multilabel",
                         "_optimizer_name", "_opt_state", "_opt_step"):
                 setattr(self, key, getattr(other, key))
 
@@ -902,12 +973,6 @@ def _check_callbacks(callbacks):
             raise TypeError(f"callbacks[{i}] must be a Callback or a callable f(epoch, metrics); "
                             f"got {callback!r}")
     return callbacks
-
-
-def _classes(out):
-    if out.shape[1] == 1:
-        return (out[:, 0] > 0.5).astype(np.int64)
-    return out.argmax(axis=1)
 
 
 def _row_chunks(n, verbose, desc):

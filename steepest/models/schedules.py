@@ -7,6 +7,7 @@ every epoch the network has trained (``Network.epochs_trained`` + 1 for the next
 ``history`` holds all of them, so a schedule continues across ``fit`` calls and checkpoints.
 """
 
+import inspect
 import math
 
 from .tables import lookup
@@ -115,3 +116,26 @@ def schedule_from_config(config):
     """The schedule ``Schedule.to_config`` described (a checkpoint's training state)."""
     fields = dict(config)
     return lookup(SCHEDULES, fields.pop("name", None), "lr_schedule")(**fields)
+
+
+def schedule_function(schedule):
+    """``f(epoch, learning_rate, history)`` from a user's callable taking all three, or
+    ``(epoch, learning_rate)`` as Keras's ``LearningRateScheduler`` does, or ``(epoch)``.
+
+    ``epoch`` counts from 1 here (Keras counts from 0).  A callable that takes none of these
+    is refused now, before any training, with a TypeError naming it.
+    """
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):  # some builtins have no signature: assume the full form
+        return schedule
+    for n_args in (3, 2, 1):
+        try:
+            signature.bind(*range(n_args))
+        except TypeError:
+            continue
+        if n_args == 3:
+            return schedule
+        return lambda epoch, rate, history: schedule(*(epoch, rate, history)[:n_args])
+    raise TypeError(f"lr_schedule {schedule!r} must take (epoch, learning_rate, history), "
+                    f"(epoch, learning_rate) or (epoch); its signature is {signature}")

@@ -7,12 +7,16 @@ non-contiguous or read-only arrays are copied into fresh C-contiguous float32 ar
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
 
 def check_features(X, n_inputs, name="X"):
     """X as a C-contiguous float32 array of shape (n, n_inputs), finite and non-empty."""
+    if _is_sparse(X):
+        raise TypeError(f"{name} is a scipy.sparse matrix ({type(X).__name__}); steepest takes "
+                        f"dense arrays so far: pass {name}.toarray()")
     if isinstance(X, np.ndarray) or hasattr(X, "__array__"):
         array = np.asarray(X)
     else:
@@ -40,36 +44,11 @@ def check_features(X, n_inputs, name="X"):
     return array
 
 
-def check_targets(y, n_samples, n_outputs, name="y"):
-    """Targets as float32 (n_samples, n_outputs), plus the integer labels when y held labels.
-
-    Integer labels (1-D, values in 0..n_outputs-1) become one-hot rows; a float array must
-    already have the network's output shape ((n,) is accepted for a single output).
-    """
-    array = np.asarray(y)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers; got dtype {array.dtype}")
-    if array.ndim == 0 or array.shape[0] != n_samples:
-        got = "a scalar" if array.ndim == 0 else f"{array.shape[0]} rows"
-        raise ValueError(f"{name} must have one row per sample of X ({n_samples}); got {got}")
-    labels = None
-    if array.ndim == 1 and (array.dtype.kind in "iub" or n_outputs > 1):
-        labels = _check_labels(array, n_outputs, name)
-        targets = np.zeros((n_samples, n_outputs), np.float32)
-        if n_outputs == 1:
-            targets[:, 0] = labels
-        else:
-            targets[np.arange(n_samples), labels] = 1.0
-        return targets, labels
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2 or array.shape[1] != n_outputs:
-        raise ValueError(f"{name} must be integer class labels of shape ({n_samples},) or targets "
-                         f"of shape ({n_samples}, {n_outputs}); got shape {array.shape}")
-    targets = _writable_float32(array)
-    if not np.isfinite(targets).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return targets, labels
+def _is_sparse(X):
+    """Whether X is a scipy.sparse matrix or array (without importing scipy: if X is one,
+    scipy.sparse is already loaded)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
 
 
 def _writable_float32(array):
@@ -80,22 +59,6 @@ def _writable_float32(array):
     """
     converted = np.ascontiguousarray(array, dtype=np.float32)
     return converted if converted.flags.writeable else converted.copy()
-
-
-def _check_labels(array, n_outputs, name):
-    if array.dtype.kind == "f":
-        if not np.isfinite(array).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        fractional = array[array != np.round(array)]
-        if fractional.size:
-            raise ValueError(f"{name}: class labels must be whole numbers; got {fractional[0]!r}")
-    labels = array.astype(np.int64)
-    n_classes = max(n_outputs, 2)
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= n_classes:
-        raise ValueError(f"{name}: class labels must lie in 0..{n_classes - 1} for a network with "
-                         f"{n_outputs} output(s); got values from {low} to {high}")
-    return labels
 
 
 def check_positive_real(value, name):
