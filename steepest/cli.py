@@ -7,9 +7,52 @@ test images after every epoch.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
+
+from steepest import __version__
+from steepest.models.backend import DEVICES
+from steepest.models.optimizers import OPTIMIZERS
+from steepest.models.schedules import SCHEDULES
+from steepest.models.tables import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+
+# Every argument is checked by its argparse type, so a nonsensical value is a usage error
+# naming the flag (exit 2) before the data is loaded, not an error after hours of training.
+
+
+def _whole(minimum):
+    """An argparse type: a whole number ≥ ``minimum``."""
+    def whole(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number ≥ {minimum}, got {text!r}")
+        return value
+    return whole
+
+
+def _positive_real(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _one_of(names, what):
+    """An argparse type: one of ``names`` (a library table), else an error listing them."""
+    def one_of(text):
+        if text not in names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {text!r}; expected one of {', '.join(names)}")
+        return text
+    return one_of
 
 
 def _sizes(text):
@@ -17,6 +60,9 @@ def _sizes(text):
         sizes = [int(part) for part in text.replace(",", "-").split("-")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected widths like 784-30-10, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected two or more widths ≥ 1 like 784-30-10, got {text!r}")
     return sizes
 
 
@@ -24,9 +70,36 @@ def _batch(text):
     if text.lower() in ("full", "none"):
         return None
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'full', got {text!r}") from None
+        return _whole(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number ≥ 1 or 'full', got {text!r}") from None
+
+
+def _output_path(text):
+    """A file the run will write: refused now if it cannot be written, not after training."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file path, got ''")
+    directory = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(directory):
+        raise argparse.ArgumentTypeError(f"{text!r}: directory {directory} does not exist")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text!r}: directory {directory} is not writable")
+    return text
+
+
+def _existing_file(text):
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file {text!r}")
+    return text
+
+
+def _existing_directory(text):
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no such directory {text!r}")
+    return text
 
 
 # The training options of `train` and their values for a fresh run.  Given on the command
@@ -63,11 +136,32 @@ def _schedule(text):
         raise argparse.ArgumentTypeError(f"bad --lr-schedule {text!r}: {exc}") from None
 
 
+# The help's lists of names are built from the library's tables, so they cannot drift.
+def _names(table):
+    return ", ".join(table)
+
+
+def _output_help():
+    defaults = ", ".join(f"{spec.default_output} for {loss}" for loss, spec in LOSSES.items())
+    only = "; ".join(f"{loss} takes only {' or '.join(spec.outputs)}"
+                     for loss, spec in LOSSES.items()
+                     if len(spec.outputs) < len(OUTPUT_ACTIVATIONS))
+    return (f"output activation: {_names(OUTPUT_ACTIVATIONS)}; by default the one that fits the "
+            f"loss ({defaults}); {only}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m steepest",
         description="Train neural networks by gradient descent with Numba-compiled kernels.")
+    parser.add_argument("--version", action="version", version=f"steepest {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train_parser(commands)
+    _add_descend_parser(commands)
+    return parser
+
+
+def _add_train_parser(commands):
     train = commands.add_parser(
         "train", help="train an MLP on MNIST (Nielsen's chapter-1 defaults)",
         description="Train an MLP on MNIST and print test accuracy and samples/s per epoch. "
@@ -77,47 +171,50 @@ def build_parser():
     # contradicts the checkpoint from one left alone
     train.add_argument("--sizes", type=_sizes, default=None, metavar="784-30-10",
                        help="layer widths, input first, joined by '-' (default: 784-30-10)")
-    train.add_argument("--activation", default=None,
-                       help="hidden activation: sigmoid (default), tanh, relu, identity")
-    train.add_argument("--output", default=None,
-                       help="output activation; by default what fits the loss (sigmoid for "
-                            "mse, softmax for cross_entropy)")
-    train.add_argument("--loss", default=None, help="mse (default) or cross_entropy")
-    train.add_argument("--epochs", type=int, default=30,
+    train.add_argument("--activation", type=_one_of(HIDDEN_ACTIVATIONS, "activation"),
+                       default=None,
+                       help=f"hidden activation: {_names(HIDDEN_ACTIVATIONS)} (default: sigmoid)")
+    train.add_argument("--output", type=_one_of(OUTPUT_ACTIVATIONS, "output activation"),
+                       default=None, help=_output_help())
+    train.add_argument("--loss", type=_one_of(LOSSES, "loss"), default=None,
+                       help=f"{_names(LOSSES)} (default: mse)")
+    train.add_argument("--epochs", type=_whole(1), default=30,
                        help="train until the network has trained this many epochs in all "
                             "(default: 30)")
     train.add_argument("--batch-size", type=_batch, default=None,
                        help="1 = per-sample SGD, 'full' = full-batch GD (default: 10)")
-    train.add_argument("--learning-rate", "--lr", type=float, default=None,
+    train.add_argument("--learning-rate", "--lr", type=_positive_real, default=None,
                        help="the base learning rate η (default: 3.0)")
-    train.add_argument("--optimizer", default=None,
-                       help="sgd (default), momentum, adagrad, rmsprop or adam")
+    train.add_argument("--optimizer", type=_one_of(OPTIMIZERS, "optimizer"), default=None,
+                       help=f"{_names(OPTIMIZERS)} (default: sgd)")
     train.add_argument("--lr-schedule", type=_schedule, default=None,
                        metavar="NAME[:key=value,...]",
-                       help="constant (default), step, exponential, invscaling or plateau, "
-                            "with arguments, e.g. step:step_size=10,factor=0.5")
-    train.add_argument("--train-samples", type=int, default=None, metavar="N",
+                       help=f"{_names(SCHEDULES)} (default: constant), with arguments, "
+                            f"e.g. step:step_size=10,factor=0.5")
+    train.add_argument("--train-samples", type=_whole(1), default=None, metavar="N",
                        help="train on the first N training images only (default: all 60,000)")
-    train.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    train.add_argument("--seed", type=int, default=None, help="default: 0")
+    train.add_argument("--device", type=_one_of(DEVICES, "device"), default="auto",
+                       help=f"{_names(DEVICES)} (default: auto)")
+    train.add_argument("--seed", type=_whole(0), default=None, help="default: 0")
     train.add_argument("--no-shuffle", dest="shuffle", action="store_const", const=False,
                        default=None, help="train in the files' order")
-    train.add_argument("--data-dir", default=None,
+    train.add_argument("--data-dir", type=_existing_directory, default=None,
                        help="directory of MNIST IDX files (default: $STEEPEST_MNIST_DIR or "
                             "the copy shipped with steepest)")
-    train.add_argument("--save", metavar="PATH", default=None, help="save the trained network")
-    train.add_argument("--checkpoint", metavar="PATH", default=None,
+    train.add_argument("--save", type=_output_path, metavar="PATH", default=None,
+                       help="save the trained network")
+    train.add_argument("--checkpoint", type=_output_path, metavar="PATH", default=None,
                        help="save the network and training state after every epoch; Ctrl-C "
                             "saves the last completed epoch here (else to --save, else to "
                             "steepest-interrupted.npz)")
-    train.add_argument("--resume", metavar="PATH", default=None,
+    train.add_argument("--resume", type=_existing_file, metavar="PATH", default=None,
                        help="continue training from a checkpoint up to --epochs in total, "
                             "with the checkpoint's architecture and training options")
-    train.add_argument("--metrics-json", metavar="PATH", default=None,
+    train.add_argument("--metrics-json", type=_output_path, metavar="PATH", default=None,
                        help="write per-epoch and final metrics as JSON")
-    train.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    _add_descend_parser(commands)
-    return parser
+    train.add_argument("--quiet", action="store_true",
+                       help="no progress bar or per-epoch lines (the final accuracy still "
+                            "prints)")
 
 
 def _given(args):
@@ -167,42 +264,89 @@ def _shown(value):
     return str(value)
 
 
-def train(args):
-
+def _new_network(args, given):
     import steepest
-    from steepest.models.checkpoint import write_checkpoint
-    from steepest.models.schedules import schedule_from_config
+
+    settings = {**TRAIN_DEFAULTS, **given}
+    loss, output = settings["loss"], settings["output"]
+    allowed = LOSSES[loss].outputs
+    if output is not None and output not in allowed:
+        raise ValueError(f"--loss {loss} needs --output {' or '.join(allowed)}; "
+                         f"got --output {output}")
+    net = steepest.Network(settings["sizes"], activation=settings["activation"], output=output,
+                           loss=loss, seed=settings["seed"], device=args.device)
+    return net, settings
+
+
+def _mnist(args):
+    import steepest
 
     X, y, Xt, yt = steepest.load_mnist(args.data_dir)
     if args.train_samples is not None:
-        if not 1 <= args.train_samples <= len(X):
+        if args.train_samples > len(X):
             raise ValueError(f"--train-samples must be in 1..{len(X)}; got {args.train_samples}")
         X, y = X[:args.train_samples], y[:args.train_samples]
-    given = _given(args)
-    if args.resume:
-        net, settings = _resumed_network(args, given)
-    else:
-        settings = {**TRAIN_DEFAULTS, **given}
-        net = steepest.Network(settings["sizes"], activation=settings["activation"],
-                               output=settings["output"], loss=settings["loss"],
-                               seed=settings["seed"], device=args.device)
+    return X, y, Xt, yt
+
+
+def _fit_options(net, settings, resume):
+    from steepest.models.schedules import schedule_from_config
+
+    if resume and net._train_config is not None:
+        return {}  # the network continues with its own optimiser, rate, schedule, batch
     schedule = settings["lr_schedule"]
-    options = {"batch_size": settings["batch_size"], "shuffle": settings["shuffle"],
-               "learning_rate": settings["learning_rate"], "optimizer": settings["optimizer"],
-               "lr_schedule": "constant" if schedule is None else schedule_from_config(schedule)}
-    if args.resume and net._train_config is not None:
-        options = {}  # the network continues with its own optimiser, rate, schedule, batch
-    say = (lambda *a: None) if args.quiet else print
-    say(f"{net}: {net.n_parameters:,} parameters, {len(X):,} training samples, "
-        f"batch size {settings['batch_size'] or 'full'}, {settings['optimizer']} at learning "
-        f"rate {settings['learning_rate']}"
-        + (f", schedule {_shown(schedule)}" if schedule else "")
-        + (f", resuming after epoch {net.epochs_trained}" if args.resume else ""))
-    epochs = []
+    return {"batch_size": settings["batch_size"], "shuffle": settings["shuffle"],
+            "learning_rate": settings["learning_rate"], "optimizer": settings["optimizer"],
+            "lr_schedule": "constant" if schedule is None else schedule_from_config(schedule)}
+
+
+def _epochs(n):
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
+def train(args):
+    """The `train` command.  The network comes first, so a bad checkpoint or an impossible
+    architecture fails before the data is read; then one ``fit`` call per epoch."""
+    given = _given(args)
+    net, settings = _resumed_network(args, given) if args.resume else _new_network(args, given)
+    X, y, Xt, yt = _mnist(args)
+    options = _fit_options(net, settings, args.resume)
+    schedule = settings["lr_schedule"]
+    print(f"{net}: {net.n_parameters:,} parameters, {len(X):,} training samples, "
+          f"batch size {settings['batch_size'] or 'full'}, {settings['optimizer']} at learning "
+          f"rate {settings['learning_rate']}"
+          + (f", schedule {_shown(schedule)}" if schedule else "")
+          + (f", resuming after epoch {net.epochs_trained}" if args.resume else ""))
+    if net.epochs_trained >= args.epochs:
+        print(f"nothing to train: the checkpoint has trained {_epochs(net.epochs_trained)} "
+              f"already and --epochs {args.epochs} asks for {args.epochs} in all")
+    started = time.perf_counter()
+    epochs = _train_epochs(net, (X, y, Xt, yt), options, args)
+    if epochs is None:
+        return 130  # Ctrl-C, after saving the last completed epoch
+    final = net.evaluate(Xt, yt)
+    # --quiet hides the progress, never the result
+    in_run = f"{len(epochs) or 'none'} in this run, " if args.resume else ""
+    print(f"final test accuracy {final['accuracy']:.2%} after {_epochs(net.epochs_trained)} "
+          f"({in_run}{time.perf_counter() - started:.1f} s, device {net.backend_device})")
+    if args.save:
+        net.save(args.save)
+        print(f"saved to {args.save}")
+    if args.metrics_json:
+        _write_json(args.metrics_json, _metrics(net, settings, epochs, final))
+    return 0
+
+
+def _train_epochs(net, data, options, args):
+    """Fit one epoch at a time up to --epochs in all: the per-epoch rows, or None after Ctrl-C,
+    which saves the last completed epoch first."""
+    from steepest.models.checkpoint import write_checkpoint
+
+    X, y, Xt, yt = data
     first = net.epochs_trained + 1
     bar = None if args.quiet else _bar(max(0, args.epochs - first + 1))
-    started = time.perf_counter()
     snapshot = _snapshot(net)  # the state after the last completed epoch, for Ctrl-C
+    rows = []
     try:
         for epoch in range(first, args.epochs + 1):
             hist = net.fit(X, y, epochs=1, validation_data=(Xt, yt),
@@ -212,42 +356,40 @@ def train(args):
                    "test_accuracy": hist["val_accuracy"][0],
                    "learning_rate": hist["learning_rate"][0],
                    "samples_per_s": hist["samples_per_s"][0], "seconds": hist["seconds"][0]}
-            epochs.append(row)
+            rows.append(row)
             line = (f"epoch {epoch:3d}/{args.epochs}: loss {row['loss']:.4f}  test accuracy "
                     f"{row['test_accuracy']:.2%}  {row['samples_per_s']:,.0f} samples/s")
             if bar is not None:
                 bar.write(line)
                 bar.update(1)
-            else:
-                say(line)
+            elif not args.quiet:
+                print(line)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
+            bar = None
         path = args.checkpoint or args.save or "steepest-interrupted.npz"
         write_checkpoint(path, snapshot)
         print(f"\ninterrupted: saved the network after epoch {int(snapshot['epochs_trained'])} "
               f"to {path}; continue with --resume {path}", file=sys.stderr)
-        return 130
-    if bar is not None:
-        bar.close()
-    final = net.evaluate(Xt, yt)
-    say(f"final test accuracy {final['accuracy']:.2%} after {net.epochs_trained} epochs "
-        f"({time.perf_counter() - started:.1f} s, device {net.backend_device})")
-    if args.save:
-        net.save(args.save)
-        say(f"saved to {args.save}")
-    if args.metrics_json:
-        metrics = {"device": net.backend_device, "sizes": net.sizes,
-                   "activation": net.activation, "output": net.output, "loss": net.loss,
-                   "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
-                   "optimizer": settings["optimizer"], "lr_schedule": schedule,
-                   "seed": settings["seed"], "epochs_trained": net.epochs_trained,
-                   "epochs": epochs, "final": {"test_loss": final["loss"],
-                                               "test_accuracy": final["accuracy"]}}
-        if epochs:
-            metrics["final"]["samples_per_s"] = epochs[-1]["samples_per_s"]
-        _write_json(args.metrics_json, metrics)
-    return 0
+        return None
+    finally:
+        if bar is not None:
+            bar.close()
+    return rows
+
+
+def _metrics(net, settings, epochs, final):
+    metrics = {"device": net.backend_device, "sizes": net.sizes,
+               "activation": net.activation, "output": net.output, "loss": net.loss,
+               "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
+               "optimizer": settings["optimizer"], "lr_schedule": settings["lr_schedule"],
+               "seed": settings["seed"], "epochs_trained": net.epochs_trained,
+               "epochs": epochs, "final": {"test_loss": final["loss"],
+                                           "test_accuracy": final["accuracy"]}}
+    if epochs:
+        metrics["final"]["samples_per_s"] = epochs[-1]["samples_per_s"]
+    return metrics
 
 
 def _snapshot(net):
@@ -265,10 +407,10 @@ def _bar(total):
 
 
 def _write_json(path, data):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
+    from steepest.models.checkpoint import replaced_atomically
+
+    with replaced_atomically(path) as handle:  # whole or not at all, with the umask's mode
+        handle.write(json.dumps(data, indent=2).encode())
 
 
 # ---------------------------------------------------------------- descend (issue 3)
@@ -284,6 +426,14 @@ def _floats(text):
         raise argparse.ArgumentTypeError(f"expected numbers joined by ',', got {text!r}") from None
 
 
+def _rates(text):
+    rates = _floats(text)
+    if not rates or not all(math.isfinite(rate) and rate > 0 for rate in rates):
+        raise argparse.ArgumentTypeError(
+            f"expected finite numbers > 0 joined by ',', got {text!r}")
+    return rates
+
+
 def _add_descend_parser(commands):
     descend_ = commands.add_parser(
         "descend", help="gradient descent on a function, drawn to a PNG",
@@ -297,11 +447,11 @@ def _add_descend_parser(commands):
     descend_.add_argument("--x0", type=_floats, default=None, metavar="X[,Y]",
                           help="start point; None = 5 for quadratic, -4,1.5 for bowl, "
                                "-1.2,1 for rosenbrock")
-    descend_.add_argument("--learning-rates", "--lr", type=_floats, default=None,
+    descend_.add_argument("--learning-rates", "--lr", type=_rates, default=None,
                           metavar="ETA,ETA,...",
                           help="one panel per learning rate; None = a set that shows slow, fast, "
                                "oscillating and diverging descent")
-    descend_.add_argument("--epochs", type=int, default=10, help="steps per path")
+    descend_.add_argument("--epochs", type=_whole(0), default=10, help="steps per path")
     descend_.add_argument("--output", "-o", default="descend.png", metavar="PNG",
                           help="where to draw the figure")
     descend_.add_argument("--no-plot", action="store_true",
@@ -321,8 +471,6 @@ def descend(args):
     if np.ndim(default_x0) == 0 and args.x0 is not None:
         x0 = args.x0[0]
     rates = DESCEND_RATES[args.function] if args.learning_rates is None else args.learning_rates
-    if not rates:
-        raise ValueError("--learning-rates needs at least one number")
     paths = [minimize(f, x0, grad, learning_rate=rate, epochs=args.epochs) for rate in rates]
     print(f"{text}, from x0 = {x0}, {args.epochs} steps")
     for path in paths:

@@ -1,14 +1,16 @@
 """Checkpoint files: a network's architecture, parameters and training state in one .npz.
 
 Written to a temporary file in the target directory and renamed over the target, so a crash
-mid-write never leaves a broken file at the path; read with ``allow_pickle=False``, so a file
+mid-write never leaves a broken file at the path (``replaced_atomically``, which the command
+line's JSON writer shares); read with ``allow_pickle=False``, so a file
 holding pickled objects is refused rather than executed.  Every field is checked: a format
 version, the architecture, dtypes and shapes; any other file gives ``CheckpointError``.
 """
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 
@@ -27,8 +29,6 @@ class CheckpointError(ValueError):
 
 def write_checkpoint(path, state):
     """Write ``state`` (str/int/float/array values; dicts become JSON) to ``path`` atomically."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
     fields = {"magic": np.str_(MAGIC), "format_version": np.int64(FORMAT_VERSION)}
     for key, value in state.items():
         if isinstance(value, dict):
@@ -37,17 +37,49 @@ def write_checkpoint(path, state):
             fields[key] = np.str_(value)
         else:
             fields[key] = np.asarray(value)
-    fd, tmp = tempfile.mkstemp(prefix=".steepest-", suffix=".npz.tmp", dir=directory)
+    with replaced_atomically(path) as handle:
+        np.savez(handle, **fields)
+
+
+@contextlib.contextmanager
+def replaced_atomically(path):
+    """A binary file to write; when the block ends without error it replaces ``path`` whole.
+
+    The data goes to a temporary file in the same directory, synced, then renamed over
+    ``path``; on any error (Ctrl-C included) the temporary file is removed and ``path`` is
+    left as it was.
+    """
+    path = os.fspath(path)
+    fd, tmp = _new_temporary(os.path.dirname(os.path.abspath(path)), path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **fields)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _new_temporary(directory, path):
+    """An exclusive new file in ``directory``: (descriptor, name).
+
+    Opened with mode 0o666 like any ordinary new file, so the kernel applies the user's umask
+    (or the directory's default ACL).  ``tempfile.mkstemp`` would give 0o600, and the rename
+    would hand that private mode on to the saved file.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):  # O_EXCL: a name taken meanwhile is retried with another
+        tmp = os.path.join(directory, f".steepest-{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            raise FileNotFoundError(f"cannot write {path}: no directory {directory}") from None
+    raise FileExistsError(f"cannot write {path}: no free temporary name in {directory}")
 
 
 _ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
