@@ -102,8 +102,9 @@ def _static_shared_bytes(tile):
     """{kernel name: bytes of static shared arrays} for every kernel in steepest.kernels.cuda
     that declares one, with TILE = ``tile`` (read from the sources: no compiler needed)."""
     from steepest.kernels import cuda as package
+    from steepest.kernels.cuda._device import ELEMENTWISE_THREADS
 
-    names = {"TILE": tile, "TILE_PADDED": tile + 1}
+    names = {"TILE": tile, "TILE_PADDED": tile + 1, "ELEMENTWISE_THREADS": ELEMENTWISE_THREADS}
     found = {}
     for path in sorted(Path(package.__file__).parent.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -273,12 +273,17 @@ def test_table_names_codes_and_state_rows():
 def test_hyper_vector_layout():
     hyper = Adam(learning_rate=0.002, beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=0.03).hyper()
     assert hyper.dtype == np.float32 and hyper.shape == (codes.N_HYPER,)
-    assert_close(hyper, [0.002, 0.03, 0.8, 0.99, 1e-7], rtol=1e-7, atol=0)
-    assert_close(Momentum(0.1, momentum=0.5).hyper(), [0.1, 0, 0.5, 0, 0], rtol=1e-7, atol=0)
-    assert_close(RMSProp(0.01, rho=0.95, eps=1e-6).hyper(), [0.01, 0, 0.95, 0, 1e-6], rtol=1e-7,
+    # (η, λ, β₁/μ/ρ, β₂, ε, α, Nesterov)
+    assert_close(hyper, [0.002, 0.03, 0.8, 0.99, 1e-7, 0, 0], rtol=1e-7, atol=0)
+    assert_close(Momentum(0.1, momentum=0.5).hyper(), [0.1, 0, 0.5, 0, 0, 0, 0], rtol=1e-7,
                  atol=0)
-    assert_close(Adagrad(0.5, eps=1e-4).hyper(), [0.5, 0, 0, 0, 1e-4], rtol=1e-7, atol=0)
-    assert_close(SGD(0.3, weight_decay=1e-4).hyper(), [0.3, 1e-4, 0, 0, 0], rtol=1e-7, atol=0)
+    assert_close(Momentum(0.1, momentum=0.5, alpha=0.2, nesterov=True).hyper(),
+                 [0.1, 0, 0.5, 0, 0, 0.2, 1], rtol=1e-7, atol=0)
+    assert_close(RMSProp(0.01, rho=0.95, eps=1e-6).hyper(), [0.01, 0, 0.95, 0, 1e-6, 0, 0],
+                 rtol=1e-7, atol=0)
+    assert_close(Adagrad(0.5, eps=1e-4).hyper(), [0.5, 0, 0, 0, 1e-4, 0, 0], rtol=1e-7, atol=0)
+    assert_close(SGD(0.3, weight_decay=1e-4, alpha=1e-3).hyper(), [0.3, 1e-4, 0, 0, 0, 1e-3, 0],
+                 rtol=1e-7, atol=0)
 
 
 def test_get_optimizer_by_name_class_object_or_none():

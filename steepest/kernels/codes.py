@@ -52,13 +52,20 @@ OPTIMIZER_CODES = {
 }
 
 # Layout of the float32 hyper-parameter vector ``hyper`` an optimiser travels with.  Slots an
-# optimiser does not use are ignored (SGD reads only the first two).
+# optimiser does not use are ignored (SGD reads only η, λ and α).  A vector shorter than
+# N_HYPER (the 5 slots of before HYPER_L2 existed) reads as 0 in its missing slots.
 HYPER_LEARNING_RATE = 0  # η
 HYPER_WEIGHT_DECAY = 1   # λ of L2 weight decay: λθ is added to every gradient
 HYPER_BETA1 = 2          # momentum μ; RMSProp's decay ρ; Adam's β₁
 HYPER_BETA2 = 3          # Adam's β₂
 HYPER_EPS = 4            # ε in the denominators of Adagrad, RMSProp and Adam
-N_HYPER = 5
+# α of scikit-learn's L2 penalty (MLP's ``alpha``): for a batch of B rows, (α/B)·W is added
+# to the gradient of every WEIGHT (not the biases) and ½α‖W‖²/B to the batch's loss.  The
+# epoch loops apply it (they know B and which parameters are weights); ``optimizer_step``,
+# which knows neither, ignores this slot.
+HYPER_L2 = 5
+HYPER_NESTEROV = 6       # momentum only: 1.0 for Nesterov's form (scikit-learn's), 0.0 not
+N_HYPER = 7
 
 # Rows of the (slots, P) optimiser state each optimiser needs.
 STATE_SLOTS = {SGD: 0, MOMENTUM: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2}

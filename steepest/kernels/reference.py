@@ -30,7 +30,9 @@ from .codes import (
     HYPER_BETA1,
     HYPER_BETA2,
     HYPER_EPS,
+    HYPER_L2,
     HYPER_LEARNING_RATE,
+    HYPER_NESTEROV,
     HYPER_WEIGHT_DECAY,
     IDENTITY,
     LOG_EPS,
@@ -331,14 +333,20 @@ def sgd_step(params, grads, learning_rate):
 
 # Every optimiser below adds L2 weight decay as λθ to the gradient before using it (the
 # "coupled" form: the gradient of L + ½λ‖θ‖²), on every parameter, biases included.
-def momentum_step(params, velocity, grads, learning_rate, momentum, weight_decay):
-    """Classical momentum: v ← μv − η(∇ + λθ);  θ ← θ + v.   In place.
+def momentum_step(params, velocity, grads, learning_rate, momentum, weight_decay,
+                  nesterov=False):
+    """Classical momentum: v ← μv − η g;  θ ← θ + v, with g = ∇ + λθ.   In place.
 
+    With ``nesterov``, scikit-learn's form of Nesterov's momentum (its ``SGDOptimizer``):
+    v ← μv − η g;  θ ← θ + μv − η g (v the new velocity).
     params (P,), velocity (P,), grads (P,)
     """
     g = grads + weight_decay * params
     velocity[...] = momentum * velocity - learning_rate * g
-    params += velocity
+    if nesterov:
+        params += momentum * velocity - learning_rate * g
+    else:
+        params += velocity
 
 
 def adagrad_step(params, sum_sq, grads, learning_rate, eps, weight_decay):
@@ -375,12 +383,20 @@ def adam_step(params, m, v, grads, learning_rate, beta1, beta2, eps, weight_deca
     params -= learning_rate * m_hat / (np.sqrt(v_hat) + eps)
 
 
+def hyper_slot(hyper, slot):
+    """hyper[slot], or 0 for a vector too short to have it (the 5 slots of before α)."""
+    return hyper[slot] if len(hyper) > slot else 0.0
+
+
 def optimizer_step(params, state, step, grads, optimizer, hyper):
     """One update by the optimiser with code ``optimizer``; ``step[0]`` counts updates.
 
-    ``hyper`` is laid out as in ``codes`` (η, λ, β₁/μ/ρ, β₂, ε); ``state`` holds the
-    optimiser's rows (velocity; G; E; Adam's m then v).  SGD with λ: θ ← θ − η(∇ + λθ).
-    params (P,), state (slots, P), step (1,) int64, grads (P,), hyper (5,)
+    ``hyper`` is laid out as in ``codes`` (η, λ, β₁/μ/ρ, β₂, ε, α, Nesterov); ``state``
+    holds the optimiser's rows (velocity; G; E; Adam's m then v).  SGD with λ:
+    θ ← θ − η(∇ + λθ).  α (HYPER_L2) is NOT applied here: a single step knows neither the
+    batch size nor which parameters are weights; the epoch loops add it to ``grads``
+    (``optimizer_epoch_minibatch``).  Momentum reads HYPER_NESTEROV (``momentum_step``).
+    params (P,), state (slots, P), step (1,) int64, grads (P,), hyper (N_HYPER,) or (5,)
     """
     if optimizer not in (SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM):
         raise ValueError(f"unknown optimizer code {optimizer}")
@@ -390,7 +406,8 @@ def optimizer_step(params, state, step, grads, optimizer, hyper):
     if optimizer == SGD:
         params -= lr * (grads + wd * params)
     elif optimizer == MOMENTUM:
-        momentum_step(params, state[0], grads, lr, b1, wd)
+        momentum_step(params, state[0], grads, lr, b1, wd,
+                      hyper_slot(hyper, HYPER_NESTEROV) != 0)
     elif optimizer == ADAGRAD:
         adagrad_step(params, state[0], grads, lr, eps, wd)
     elif optimizer == RMSPROP:
@@ -511,6 +528,20 @@ def gd_step_full_batch(params, sizes, activations, loss, X, Y, learning_rate):
     return value
 
 
+def l2_penalty(grads, params, sizes, alpha, batch_rows):
+    """scikit-learn's L2 penalty of one batch of ``batch_rows`` rows: (α/B)·Wˡ added to the
+    gradient of every layer's weights (the biases untouched); returns ½α‖W‖², the sum over
+    all weights of all layers at ``params`` (the batch's loss gets that over B).
+
+    grads (P,) updated in place; params (P,)
+    """
+    squares = 0.0
+    for w, _ in layer_slices(sizes):
+        grads[w] += alpha / batch_rows * params[w]
+        squares += float(params[w] @ params[w])
+    return 0.5 * alpha * squares
+
+
 def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, optimizer, hyper,
                               X, Y, order, batch_size):
     """One epoch of mini-batch training by any optimiser, over the samples in ``order``.
@@ -518,13 +549,22 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     batch_size 1 is per-sample training, batch_size ≥ N one full-batch step; the last batch
     may be short.  Returns the epoch's mean loss over samples, each batch's loss taken before
     its update.  params (P,), state (slots, P) and step (1,) are updated in place.
-    X (N, IN), Y (N, OUT), order (N,) int, hyper (5,)
+
+    With α = hyper[HYPER_L2] > 0, scikit-learn's penalty (its MLP's ``alpha``): each batch of
+    B rows (the short last one its own B) minimises its mean loss + ½α‖W‖²/B, so (α/B)·W
+    joins the gradient of every weight, not the biases (``l2_penalty``), before the
+    optimiser's step (and its λθ); the returned loss is (Σ per-sample losses + Σ over batches
+    of ½α‖W‖²) / N, W as at the start of each batch: scikit-learn's ``loss_curve_``.
+    X (N, IN), Y (N, OUT), order (N,) int, hyper (N_HYPER,) or (5,)
     """
     grads = np.empty_like(params)
+    alpha = hyper_slot(hyper, HYPER_L2)
     total = 0.0
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         batch_loss = network_gradient(grads, params, sizes, activations, loss, X[idx], Y[idx])
         total += batch_loss * len(idx)
+        if alpha != 0:
+            total += l2_penalty(grads, params, sizes, alpha, len(idx))
         optimizer_step(params, state, step, grads, optimizer, hyper)
     return total / len(order)

@@ -169,8 +169,8 @@ class Network:
     device : str
         "auto", "cpu" or "cuda" (see ``steepest.models.backend``).
     init : str, optional
-        "normal", "scaled_normal", "xavier" or "he"; by default "he" for ReLU networks and
-        "scaled_normal" (N(0, 1)/√fan_in) otherwise.
+        "normal", "scaled_normal", "xavier", "he" or "glorot_uniform" (scikit-learn's); by
+        default "he" for ReLU networks and "scaled_normal" (N(0, 1)/√fan_in) otherwise.
     multilabel : bool, optional
         Whether each of several outputs is a yes/no label of its own (sigmoid, tanh or relu
         outputs): ``predict`` then thresholds every output and accuracy is per label.  None
@@ -190,7 +190,7 @@ class Network:
         self._configure(activation, output, loss, device, multilabel)
         self.init = init if init is not None else default_initializer(self.activation)
         self._start_training_state(seed)
-        weights, biases = initial_params(self.sizes, self.init, self._rng)
+        weights, biases = initial_params(self.sizes, self.init, self._rng, self.activation)
         self._set_params(weights, biases)
 
     # ------------------------------------------------------------------ construction
@@ -252,9 +252,19 @@ class Network:
     def _set_params(self, weights, biases):
         self._params = np.concatenate([p for W, b in zip(weights, biases)
                                        for p in (np.ravel(W), np.ravel(b))]).astype(np.float32)
+        self._forget_optimizer_state()
+
+    def _forget_optimizer_state(self):
         self._optimizer_name = ""  # no optimiser state yet: see _optimizer_state
         self._opt_state = np.zeros((0, self._params.size), np.float32)
         self._opt_step = np.zeros(1, np.int64)
+
+    def reset_optimizer(self) -> None:
+        """Forget the optimiser's state (velocity, moments, step count): the next ``fit``
+        starts it afresh, as scikit-learn's estimators do at every ``fit``.  The optimiser's
+        kind and hyper-parameters stay as the last ``fit`` left them."""
+        with self._lock:
+            self._forget_optimizer_state()
 
     @classmethod
     def from_params(cls, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike],
@@ -834,12 +844,13 @@ class Network:
     def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate):
         """A function (params, state, step, host order) -> epoch loss for the mode at hand.
 
-        Plain SGD without weight decay takes the dedicated SGD loops (the fastest kernels);
-        every other optimiser the general loop, which also updates its state and step.
+        Plain SGD without weight decay and without scikit-learn's penalty alpha takes the
+        dedicated SGD loops (the fastest kernels); every other optimiser (and SGD with either
+        penalty) the general loop, which also updates its state and step.
         """
         k = self._backend
         net = (self._size_array, self._activation_codes, self._loss_code)
-        if opt.code == codes.SGD and opt.weight_decay == 0:
+        if opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0:
             lr = np.float32(rate)
             if batch_size == 1:
                 return lambda params, state, step, order: k.kernels.sgd_epoch_per_sample(

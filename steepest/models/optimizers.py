@@ -7,6 +7,18 @@ lives in the kernels (``optimizer_step`` and ``optimizer_epoch_minibatch`` in
 
     steepest.optimizers.Adam(learning_rate=1e-3, beta1=0.9)
     steepest.optimizers.get_optimizer("rmsprop", learning_rate=0.01)
+    steepest.optimizers.Momentum(0.1, momentum=0.9, nesterov=True, alpha=1e-4)  # scikit-learn's
+
+Two L2 penalties, independent of each other
+-------------------------------------------
+* ``weight_decay`` λ: λθ is added to the gradient of EVERY parameter, biases included, at
+  every step, whatever the batch size (the "coupled" decay).
+* ``alpha`` α: scikit-learn's MLP ``alpha``.  Each batch of B rows (the short last batch its
+  own B) minimises its mean loss + ½α‖W‖²/B over the WEIGHTS only (not the biases): (α/B)·W
+  joins the weights' gradient, and the epoch's reported loss is
+  (Σ per-sample losses + Σ over batches of ½α‖W‖²) / N, as scikit-learn's ``loss_curve_``.
+  The epoch loops apply it (``optimizer_epoch_minibatch``); the single ``optimizer_step``
+  kernel, which knows neither the batch nor the layout, ignores it.
 
 What ``Network.fit`` does with one
 ----------------------------------
@@ -16,8 +28,9 @@ rows (``new_state``: velocity, Adagrad's G, RMSProp's E, Adam's m and v) and the
 (Adam's t) live on the network too, so successive ``fit`` calls and a resumed checkpoint
 continue them; a different kind of optimiser starts from fresh state.  Each epoch is one
 call of ``optimizer_epoch_minibatch`` with ``hyper()`` holding that epoch's learning rate,
-except plain SGD without weight decay, which takes the dedicated (faster) SGD loops; the
-two perform exactly the same updates.
+except plain SGD without weight decay and without alpha, which takes the dedicated (faster)
+SGD loops; the two perform exactly the same updates.  Configurations saved before ``alpha``
+and ``nesterov`` existed load with alpha 0 and no Nesterov.
 """
 
 import math
@@ -53,20 +66,23 @@ class Optimizer:
     code = None
     n_state_slots = 0
 
-    def __init__(self, learning_rate, weight_decay=0.0):
+    def __init__(self, learning_rate, weight_decay=0.0, alpha=0.0):
         self.learning_rate = _real(learning_rate, "learning_rate", 0.0, low_open=True)
         self.weight_decay = _real(weight_decay, "weight_decay", 0.0)
+        self.alpha = _real(alpha, "alpha", 0.0)
 
     def _extra(self):
         """(β₁/μ/ρ, β₂, ε) in the kernels' layout; unused slots are 0."""
         return 0.0, 0.0, 0.0
 
     def hyper(self):
-        """The float32 hyper-parameter vector (η, λ, β₁/μ/ρ, β₂, ε) the kernels read."""
+        """The float32 hyper-parameter vector (η, λ, β₁/μ/ρ, β₂, ε, α, Nesterov) the kernels
+        read (layout: ``codes.HYPER_*``)."""
         vector = np.zeros(codes.N_HYPER, np.float32)
         vector[codes.HYPER_LEARNING_RATE] = self.learning_rate
         vector[codes.HYPER_WEIGHT_DECAY] = self.weight_decay
         vector[[codes.HYPER_BETA1, codes.HYPER_BETA2, codes.HYPER_EPS]] = self._extra()
+        vector[codes.HYPER_L2] = self.alpha
         return vector
 
     def new_state(self, n_params):
@@ -74,7 +90,8 @@ class Optimizer:
         return np.zeros((self.n_state_slots, int(n_params)), np.float32)
 
     def _fields(self):
-        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
+                "alpha": self.alpha}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._fields().items())
@@ -93,29 +110,44 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Plain gradient descent: θ ← θ − η(∇ + λθ)."""
+    """Plain gradient descent: θ ← θ − η(∇ + λθ) (∇ with the (α/B)·W of ``alpha`` on the
+    weights, see the module docstring)."""
 
     name, code, n_state_slots = "sgd", codes.SGD, 0
 
-    def __init__(self, learning_rate=0.1, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
+    def __init__(self, learning_rate=0.1, weight_decay=0.0, alpha=0.0):
+        super().__init__(learning_rate, weight_decay, alpha)
 
 
 class Momentum(Optimizer):
-    """Classical momentum: v ← μv − η(∇ + λθ);  θ ← θ + v (one state row: v)."""
+    """Classical momentum: v ← μv − η g;  θ ← θ + v, with g = ∇ + λθ (one state row: v).
+
+    ``nesterov=True``: scikit-learn's Nesterov momentum (its ``SGDOptimizer``,
+    ``nesterovs_momentum``): v ← μv − η g;  θ ← θ + μv − η g, v the new velocity.
+    """
 
     name, code, n_state_slots = "momentum", codes.MOMENTUM, 1
 
-    def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
+    def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=0.0, alpha=0.0,
+                 nesterov=False):
+        super().__init__(learning_rate, weight_decay, alpha)
         self.momentum = _real(momentum, "momentum", 0.0, 1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False; got {nesterov!r}")
+        self.nesterov = bool(nesterov)
 
     def _extra(self):
         return self.momentum, 0.0, 0.0
 
+    def hyper(self):
+        vector = super().hyper()
+        vector[codes.HYPER_NESTEROV] = 1.0 if self.nesterov else 0.0
+        return vector
+
     def _fields(self):
         return {"learning_rate": self.learning_rate, "momentum": self.momentum,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "alpha": self.alpha,
+                "nesterov": self.nesterov}
 
 
 class Adagrad(Optimizer):
@@ -123,8 +155,8 @@ class Adagrad(Optimizer):
 
     name, code, n_state_slots = "adagrad", codes.ADAGRAD, 1
 
-    def __init__(self, learning_rate=0.01, eps=1e-8, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
+    def __init__(self, learning_rate=0.01, eps=1e-8, weight_decay=0.0, alpha=0.0):
+        super().__init__(learning_rate, weight_decay, alpha)
         self.eps = _real(eps, "eps", 0.0, low_open=True)
 
     def _extra(self):
@@ -132,7 +164,7 @@ class Adagrad(Optimizer):
 
     def _fields(self):
         return {"learning_rate": self.learning_rate, "eps": self.eps,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "alpha": self.alpha}
 
 
 class RMSProp(Optimizer):
@@ -140,8 +172,8 @@ class RMSProp(Optimizer):
 
     name, code, n_state_slots = "rmsprop", codes.RMSPROP, 1
 
-    def __init__(self, learning_rate=0.001, rho=0.9, eps=1e-8, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
+    def __init__(self, learning_rate=0.001, rho=0.9, eps=1e-8, weight_decay=0.0, alpha=0.0):
+        super().__init__(learning_rate, weight_decay, alpha)
         self.rho = _real(rho, "rho", 0.0, 1.0)
         self.eps = _real(eps, "eps", 0.0, low_open=True)
 
@@ -150,7 +182,7 @@ class RMSProp(Optimizer):
 
     def _fields(self):
         return {"learning_rate": self.learning_rate, "rho": self.rho, "eps": self.eps,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "alpha": self.alpha}
 
 
 class Adam(Optimizer):
@@ -158,8 +190,9 @@ class Adam(Optimizer):
 
     name, code, n_state_slots = "adam", codes.ADAM, 2
 
-    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 alpha=0.0):
+        super().__init__(learning_rate, weight_decay, alpha)
         self.beta1 = _real(beta1, "beta1", 0.0, 1.0)
         self.beta2 = _real(beta2, "beta2", 0.0, 1.0)
         self.eps = _real(eps, "eps", 0.0, low_open=True)
@@ -169,7 +202,7 @@ class Adam(Optimizer):
 
     def _fields(self):
         return {"learning_rate": self.learning_rate, "beta1": self.beta1, "beta2": self.beta2,
-                "eps": self.eps, "weight_decay": self.weight_decay}
+                "eps": self.eps, "weight_decay": self.weight_decay, "alpha": self.alpha}
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Adagrad, RMSProp, Adam)}
@@ -177,7 +210,11 @@ assert {name: cls.code for name, cls in OPTIMIZERS.items()} == codes.OPTIMIZER_C
 
 
 def optimizer_from_config(config):
-    """The optimiser ``Optimizer.to_config`` described (a checkpoint's training state)."""
+    """The optimiser ``Optimizer.to_config`` described (a checkpoint's training state).
+
+    A configuration saved before ``alpha`` and ``nesterov`` existed lacks them: the
+    constructors' defaults (alpha 0, no Nesterov) fill them in.
+    """
     fields = dict(config)
     return lookup(OPTIMIZERS, fields.pop("name", None), "optimizer")(**fields)
 

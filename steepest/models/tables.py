@@ -42,28 +42,36 @@ HIDDEN_ACTIVATIONS = {name: code for name, code in ACTIVATION_CODES.items() if n
 OUTPUT_ACTIVATIONS = dict(ACTIVATION_CODES)
 
 
-# Weight initialisers: name -> (std of W given fan_in, fan_out; whether biases are N(0,1)).
-def _normal(fan_in, fan_out):
-    return 1.0
+# Weight initialisers: name -> draw(rng, fan_in, fan_out, activation) -> (W (out, in), b).
+# The normal ones draw W then (for Nielsen's) the biases from one generator, in that order,
+# so a seed gives the same network as it always has.
+def _normal_draw(std_of, normal_biases):
+    def draw(rng, fan_in, fan_out, activation):
+        W = rng.standard_normal((fan_out, fan_in)) * std_of(fan_in, fan_out)
+        b = rng.standard_normal(fan_out) if normal_biases else np.zeros(fan_out)
+        return W, b
+    return draw
 
 
-def _scaled_normal(fan_in, fan_out):
-    return 1.0 / np.sqrt(fan_in)
-
-
-def _xavier(fan_in, fan_out):
-    return np.sqrt(2.0 / (fan_in + fan_out))
-
-
-def _he(fan_in, fan_out):
-    return np.sqrt(2.0 / fan_in)
+def _glorot_uniform(rng, fan_in, fan_out, activation):
+    """scikit-learn's MLP initialiser: W and b uniform in ±√(f/(fan_in + fan_out)), with
+    f = 2 for sigmoid units and 6 otherwise."""
+    bound = np.sqrt((2.0 if activation == "sigmoid" else 6.0) / (fan_in + fan_out))
+    W = rng.uniform(-bound, bound, (fan_in, fan_out)).T  # drawn in scikit-learn's (in, out)
+    return W, rng.uniform(-bound, bound, fan_out)
 
 
 INITIALIZERS = {
-    "normal": (_normal, True),                # N(0, 1) weights and biases (Nielsen ch. 1)
-    "scaled_normal": (_scaled_normal, True),  # N(0, 1)/√fan_in, biases N(0, 1) (Nielsen ch. 3)
-    "xavier": (_xavier, False),               # Glorot normal, zero biases
-    "he": (_he, False),                       # He normal for ReLU, zero biases
+    # N(0, 1) weights and biases (Nielsen ch. 1)
+    "normal": _normal_draw(lambda fan_in, fan_out: 1.0, True),
+    # N(0, 1)/√fan_in, biases N(0, 1) (Nielsen ch. 3)
+    "scaled_normal": _normal_draw(lambda fan_in, fan_out: 1.0 / np.sqrt(fan_in), True),
+    # Glorot normal, zero biases
+    "xavier": _normal_draw(lambda fan_in, fan_out: np.sqrt(2.0 / (fan_in + fan_out)), False),
+    # He normal for ReLU, zero biases
+    "he": _normal_draw(lambda fan_in, fan_out: np.sqrt(2.0 / fan_in), False),
+    # uniform Glorot, biases too (scikit-learn's MLPClassifier / MLPRegressor)
+    "glorot_uniform": _glorot_uniform,
 }
 
 
@@ -71,13 +79,13 @@ def default_initializer(activation):
     return "he" if activation == "relu" else "scaled_normal"
 
 
-def initial_params(sizes, init, rng):
-    """Weights and biases drawn by initialiser ``init``: lists of float32 arrays."""
-    std_of, normal_biases = lookup(INITIALIZERS, init, "initializer")
+def initial_params(sizes, init, rng, activation=None):
+    """Weights and biases drawn by initialiser ``init`` for hidden units of ``activation``:
+    lists of float32 arrays."""
+    draw = lookup(INITIALIZERS, init, "initializer")
     weights, biases = [], []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        W = rng.standard_normal((n_out, n_in)) * std_of(n_in, n_out)
-        b = rng.standard_normal(n_out) if normal_biases else np.zeros(n_out)
-        weights.append(W.astype(np.float32))
+        W, b = draw(rng, n_in, n_out, activation)
+        weights.append(np.ascontiguousarray(W, dtype=np.float32))
         biases.append(b.astype(np.float32))
     return weights, biases

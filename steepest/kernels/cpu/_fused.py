@@ -26,7 +26,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ..codes import RELU, SIGMOID, SOFTMAX, TANH
+from ..codes import HYPER_L2, RELU, SIGMOID, SOFTMAX, TANH
 from ._jit import JIT_OPTIONS, jit, jit_inline, jit_no_refcount, jit_parallel
 from ._layout import fused_layout, pack_params, unpack_params
 from ._maths import (
@@ -61,7 +61,7 @@ from ._simd import (
     vzero,
 )
 from .losses import loss_value
-from .optimizers import optimizer_step
+from .optimizers import hyper_slot, l2_penalty, optimizer_step
 
 MINUS_ONE = np.float32(-1.0)
 
@@ -544,8 +544,12 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     Every optimiser's update is elementwise, so it runs on the packed layout with the
     state packed the same way: padding lanes hold 0 in θ, ∇ and the state, and stay 0.
     A batch's gradient is accumulated GRADIENT_CHUNK rows at a time (bounded scratch for
-    any batch size, full batch included), then ``optimizer_step`` applies it.
-    params (P,), state (slots, P), step (1,) int64 updated in place; hyper (5,) float32
+    any batch size, full batch included), then ``optimizer_step`` applies it.  With
+    α = hyper[HYPER_L2] ≠ 0, ``l2_penalty`` first adds (α/B)·W to the weights' gradient —
+    the packed θ holds all weights first, [weights | biases], so θ[:w_total] — and ½α‖W‖²
+    to the loss (``reference.optimizer_epoch_minibatch``).
+    params (P,), state (slots, P), step (1,) int64 updated in place; hyper (N_HYPER,)
+    float32 (or the 5 slots of before α: α = 0)
     """
     check_activations(activations)
     check_loss(loss)
@@ -559,12 +563,15 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
         pack_params(packed_state[k, :w_total], packed_state[k, w_total:], state[k], net)
     grad = np.empty(theta.shape[0], np.float32)
     scratch = batch_scratch(net, X, order, min(batch, GRADIENT_CHUNK))
+    alpha = hyper_slot(hyper, HYPER_L2)
     total = ZERO
     for start in range(0, n, batch):
         n_batch = min(batch, n - start)
         grad[:] = 0
         total = _accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_batch,
                                      net, loss, ONE / np.float32(n_batch))
+        if alpha != ZERO:
+            total += l2_penalty(grad, theta, w_total, alpha, n_batch)
         optimizer_step(theta, packed_state, step, grad, optimizer, hyper)
     unpack_params(params, w, bias, net)
     for k in range(state.shape[0]):

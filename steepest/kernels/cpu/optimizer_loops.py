@@ -20,7 +20,11 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     may be short.  The gradient of a batch is the mean over its rows, accumulated
     ``_fused.GRADIENT_CHUNK`` rows at a time, so any batch size runs in bounded memory.
     Returns the epoch's mean loss over samples, each batch's loss taken before its update.
-    params (P,), state (slots, P), step (1,) int64 updated in place; hyper (5,) float32;
+    With α = hyper[HYPER_L2] > 0, scikit-learn's L2 penalty: (α/B)·W joins each batch's
+    weight gradient (not the biases') and Σ over batches of ½α‖W‖² the loss's numerator, as
+    in ``reference.optimizer_epoch_minibatch``.
+    params (P,), state (slots, P), step (1,) int64 updated in place; hyper (N_HYPER,)
+    float32 (or the 5 slots of before α: α = 0, no Nesterov);
     X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
     return fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer,

@@ -41,7 +41,9 @@ Three paths, chosen by batch size and optimiser:
 
 * **Any optimiser** (``optimizer_epoch_minibatch``): the tiled steps with the gradient
   written to a device vector instead of applied, then one elementwise optimiser launch
-  (3L + 1 launches per step, for every batch size).
+  (3L + 1 launches per step, for every batch size); with scikit-learn's penalty α > 0 one
+  more elementwise launch before it adds (α/B)·W to the weights' gradient and each block's
+  ‖W‖² to its slot of a per-block sum, read back once per epoch (no atomics: deterministic).
 
 Each loop returns the epoch's mean loss over samples (each batch's loss before its update).
 """
@@ -67,7 +69,16 @@ from ._device import (
     softmax_row,
 )
 from .network import Workspace, layer_views
-from .optimizers import launch_optimizer, on_device, read_step, write_step
+from .optimizers import (
+    l2_alpha,
+    l2_sums,
+    launch_l2_penalty,
+    launch_optimizer,
+    on_device,
+    read_step,
+    weight_ranges,
+    write_step,
+)
 
 __all__ = ["gd_step_full_batch", "optimizer_epoch_minibatch", "sgd_epoch_minibatch",
            "sgd_epoch_per_sample"]
@@ -561,7 +572,10 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     batch_size 1 is per-sample training, batch_size ≥ N one full-batch step; the last batch
     may be short.  Returns the epoch's mean loss over samples, each batch's loss taken before
     its update.  params (P,), state (slots, P) and step (1,) int64 are updated in place
-    (``step`` is read once and written once per call); hyper (5,) float32;
+    (``step`` is read once and written once per call); hyper (N_HYPER,) float32 (or the 5
+    slots of before α); with α = hyper[HYPER_L2] > 0 scikit-learn's penalty as in
+    ``reference.optimizer_epoch_minibatch`` ((α/B)·W on the weights' gradient before each
+    step, Σ over batches of ½α‖W‖² / N on the returned loss).
     X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
     activations = check_codes("activations", activations, "activation")
@@ -573,6 +587,9 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     views = layer_views(params, workspace.sizes)
     grads = cuda.device_array(params.shape[0], np.float32)
     grad_views = layer_views(grads, workspace.sizes)
+    alpha = l2_alpha(hyper)
+    if alpha != 0:
+        ranges, squares = weight_ranges(workspace.sizes), l2_sums(params.shape[0])
     hyper = on_device(hyper, np.float32)
     Y_flat = flat(Y)
     t = read_step(step)
@@ -582,7 +599,12 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
         workspace.forward(views, X, n_rows, order, start, keep_z=True)
         workspace.backward(views, grad_views, X, Y_flat, loss, n_rows, 1.0, True, 1.0 / n,
                            order, start)
+        if alpha != 0:  # W of the batch's start: queued before the update
+            launch_l2_penalty(grads, params, ranges, alpha, n_rows, squares)
         t += 1
         launch_optimizer(params, state, grads, optimizer, hyper, t)
     write_step(step, t)
-    return workspace.read_loss()
+    value = workspace.read_loss()
+    if alpha != 0:  # Σ over batches of ½α‖W‖², over N
+        value += 0.5 * float(alpha) * float(squares.copy_to_host().sum(dtype=np.float64)) / n
+    return value
