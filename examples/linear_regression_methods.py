@@ -1,5 +1,8 @@
 """Batch, stochastic and mini-batch gradient descent on the same regression, against lstsq.
 
+Each runs exactly 100 epochs at its own fixed learning rate, so the columns compare what
+the same budget of epochs buys.
+
     python examples/linear_regression_methods.py
 """
 

@@ -44,6 +44,8 @@ _LAZY = {
     "ReduceOnPlateau": "steepest.models.schedules",
     "Constant": "steepest.models.schedules",
     "TrainingWarning": "steepest.models.network",
+    "ConvergenceWarning": "steepest.models.estimator",
+    "DivergenceWarning": "steepest.models.descent",
 }
 
 # Public submodules, imported on first use as well.

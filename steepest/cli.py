@@ -459,9 +459,11 @@ def _add_descend_parser(commands):
 
 
 def descend(args):
+    import warnings
+
     import numpy as np
 
-    from steepest.models.descent import FUNCTIONS, minimize, plot_trajectories
+    from steepest.models.descent import FUNCTIONS, DivergenceWarning, minimize, plot_trajectories
 
     f, grad, default_x0, text = FUNCTIONS[args.function]
     x0 = default_x0 if args.x0 is None else args.x0
@@ -471,7 +473,10 @@ def descend(args):
     if np.ndim(default_x0) == 0 and args.x0 is not None:
         x0 = args.x0[0]
     rates = DESCEND_RATES[args.function] if args.learning_rates is None else args.learning_rates
-    paths = [minimize(f, x0, grad, learning_rate=rate, epochs=args.epochs) for rate in rates]
+    with warnings.catch_warnings():
+        # the table marks each diverged path (the default rates show one on purpose)
+        warnings.simplefilter("ignore", DivergenceWarning)
+        paths = [minimize(f, x0, grad, learning_rate=rate, epochs=args.epochs) for rate in rates]
     print(f"{text}, from x0 = {x0}, {args.epochs} steps")
     for path in paths:
         state = "diverged" if path.diverged else ("converged" if path.converged else "")

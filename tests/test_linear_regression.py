@@ -1,5 +1,7 @@
 """LinearRegression by batch, stochastic and mini-batch gradient descent."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -89,7 +91,7 @@ def test_any_optimizer_can_drive_the_regression(rng):
     X, y, exact = regression_data(rng)
     model = steepest.LinearRegression(method="minibatch", batch_size=32, epochs=150, seed=0,
                                       optimizer=optimizers.Adam(learning_rate=0.05)).fit(X, y)
-    assert model.learning_rate == 0.05
+    assert model.learning_rate == "auto" and model.learning_rate_ == 0.05  # the object's own
     assert np.abs(np.r_[model.coef_, model.intercept_] - exact).max() < 0.02
 
 
@@ -106,9 +108,113 @@ def test_predict_and_input_checks(rng):
     with pytest.raises(ValueError, match="coef_init must have 2 values"):
         model.fit(X, y, coef_init=[1.0])
     with pytest.raises(ValueError, match="unknown method 'newton'"):
-        steepest.LinearRegression(method="newton")
+        steepest.LinearRegression(method="newton").fit(X, y)
     with pytest.raises(ValueError, match="learning_rate"):
-        steepest.LinearRegression(learning_rate=-1)
+        steepest.LinearRegression(learning_rate=-1).fit(X, y)
+    with pytest.raises(ValueError, match="learning_rate must be 'auto'"):
+        steepest.LinearRegression(learning_rate="fast").fit(X, y)
+    with pytest.raises(ValueError, match="tol"):
+        steepest.LinearRegression(tol=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="max_iter"):
+        steepest.LinearRegression(max_iter=0).fit(X, y)
+    with pytest.raises(ValueError, match="X has 1 features, but LinearRegression is expecting 2"):
+        model.predict(X[:, :1])
     # a 1-D X is one feature per sample
-    one = steepest.LinearRegression(epochs=3).fit(X[:, 0], y)
-    assert one.coef_.shape == (1,)
+    one = steepest.LinearRegression().fit(X[:, 0], y)
+    assert one.coef_.shape == (1,) and one.predict(X[:3, 0]).shape == (3,)
+
+
+# ---------------------------------------------------------------- issue 12: the defaults
+
+def one_feature_case():
+    """The user trial: one feature in [0, 10], 200 rows, y = 2 + 0.5x + noise."""
+    rng = np.random.default_rng(12)
+    x = rng.uniform(0, 10, 200)
+    y = 2.0 + 0.5 * x + rng.standard_normal(200)
+    exact = np.linalg.lstsq(np.c_[x, np.ones(200)], y, rcond=None)[0]
+    return x.reshape(-1, 1), y, exact
+
+
+def r2(y, predicted):
+    return 1 - np.sum((y - predicted) ** 2) / np.sum((y - np.mean(y)) ** 2)
+
+
+def test_defaults_reach_least_squares_on_one_unscaled_feature():
+    X, y, exact = one_feature_case()
+    model = steepest.LinearRegression().fit(X, y)
+    got = np.r_[model.coef_, model.intercept_]
+    np.testing.assert_allclose(got, exact, rtol=1e-3)
+    assert model.converged_ and model.n_iter_ < model.max_iter
+
+
+def test_defaults_reach_least_squares_on_diabetes():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_diabetes(return_X_y=True)
+    exact = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
+    best = r2(y, np.c_[X, np.ones(len(X))] @ exact)  # 0.518
+    model = steepest.LinearRegression().fit(X, y)
+    assert model.converged_
+    assert model.score(X, y) == pytest.approx(best, abs=5e-4)
+    np.testing.assert_allclose(np.r_[model.coef_, model.intercept_], exact, rtol=1e-3)
+
+
+def test_score_is_r2_and_params_round_trip():
+    X, y, _ = one_feature_case()
+    model = steepest.LinearRegression(method="sgd", learning_rate=0.001)
+    assert model.get_params()["method"] == "sgd"
+    assert model.set_params(method="batch", learning_rate="auto") is model
+    model.fit(X, y)
+    assert model.score(X, y) == pytest.approx(r2(y, model.predict(X)), abs=1e-12)
+    assert model.n_features_in_ == 1
+
+
+def test_the_constructor_only_stores_its_arguments():
+    model = steepest.LinearRegression(method="newton", learning_rate=-1)
+    assert model.method == "newton" and model.learning_rate == -1
+    X, y, _ = one_feature_case()
+    with pytest.raises(ValueError, match="unknown method 'newton'"):
+        model.fit(X, y)
+
+
+def test_convergence_warning_when_the_epoch_cap_comes_first():
+    X, y, _ = one_feature_case()
+    model = steepest.LinearRegression(learning_rate=1e-4, max_iter=5)
+    with pytest.warns(steepest.ConvergenceWarning, match="max_iter=5"):
+        model.fit(X, y)
+    assert not model.converged_ and model.n_iter_ == 5
+
+
+def test_a_huge_learning_rate_raises_divergence_error():
+    X, y, _ = one_feature_case()
+    model = steepest.LinearRegression(learning_rate=100.0)
+    with pytest.raises(steepest.DivergenceError, match="learning_rate=100.0") as caught:
+        model.fit(X, y)
+    error = caught.value
+    assert isinstance(error, FloatingPointError)
+    assert error.learning_rate == 100.0 and 1 <= error.epoch <= 10
+    # stopped when the MSE became inf or grew 10⁴-fold, as Network's training stops
+    assert error.history == model.loss_history_ and error.history[-1] > 1e4 * error.history[0]
+    # the weights are those of the last good epoch, as Network leaves them
+    assert np.isfinite(model.coef_).all() and np.isfinite(model.intercept_)
+
+
+@pytest.mark.parametrize("method", ["sgd", "minibatch"])
+def test_auto_steps_for_sgd_and_minibatch_get_close_to_least_squares(method):
+    # 1/L_B for the batch size, divided by 10 at each of the first two plateaus: the noise
+    # floor of the last step leaves the fit within a hair of least squares
+    X, y, exact = one_feature_case()
+    best = r2(y, np.c_[X, np.ones(len(X))] @ exact)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", steepest.ConvergenceWarning)
+        model = steepest.LinearRegression(method=method, seed=0).fit(X, y)
+    assert model.converged_ and model.score(X, y) == pytest.approx(best, abs=2e-3)
+    assert np.abs(np.r_[model.coef_, model.intercept_] - exact).max() < 0.1
+
+
+def test_an_explicit_learning_rate_is_used_as_given_and_epochs_runs_every_epoch():
+    X, y, _ = one_feature_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning: no stopping test was asked for
+        model = steepest.LinearRegression(learning_rate=0.01, epochs=7, tol=1.0).fit(X, y)
+    assert model.learning_rate_ == 0.01 and model.n_iter_ == 7 and len(model.loss_history_) == 8
+    assert not model.converged_

@@ -1,5 +1,7 @@
 """steepest.minimize: gradient descent on a function, with its whole trajectory."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -29,7 +31,8 @@ def test_x_squared_oscillates_at_learning_rate_1(grad):
 
 @pytest.mark.parametrize("learning_rate", [1.01, 1.1, 2.5])
 def test_x_squared_diverges_above_1(learning_rate):
-    path = steepest.minimize(square, 5.0, learning_rate=learning_rate, epochs=10)
+    with pytest.warns(steepest.DivergenceWarning):
+        path = steepest.minimize(square, 5.0, learning_rate=learning_rate, epochs=10)
     assert path.diverged and not path.converged
     assert np.all(np.abs(np.diff(np.abs(path.points))) > 0)  # |x| grows every step
     np.testing.assert_allclose(path.points[1:] / path.points[:-1], 1 - 2 * learning_rate,
@@ -37,7 +40,9 @@ def test_x_squared_diverges_above_1(learning_rate):
 
 
 def test_a_blown_up_path_stops_before_overflow():
-    path = steepest.minimize(square, 5.0, grad=lambda x: 2 * x, learning_rate=3.0, epochs=10_000)
+    with pytest.warns(steepest.DivergenceWarning, match="blew up at step"):
+        path = steepest.minimize(square, 5.0, grad=lambda x: 2 * x, learning_rate=3.0,
+                                 epochs=10_000)
     assert path.diverged and path.steps < 10_000
     assert np.isfinite(path.points).all() and np.isfinite(path.values).all()
     assert abs(path.points[-1]) > 1e70
@@ -105,5 +110,28 @@ def test_bad_arguments(kwargs, error, match):
 
 
 def test_repr_says_what_happened():
-    assert "diverged" in repr(steepest.minimize(square, 5.0, learning_rate=1.5, epochs=3))
+    with pytest.warns(steepest.DivergenceWarning):
+        assert "diverged" in repr(steepest.minimize(square, 5.0, learning_rate=1.5, epochs=3))
     assert "converged" in repr(steepest.minimize(square, 5.0, learning_rate=0.5, epochs=3))
+
+
+def test_rosenbrock_with_defaults_warns_and_still_returns_the_path():
+    f, grad, x0, _ = FUNCTIONS["rosenbrock"]
+    with pytest.warns(steepest.DivergenceWarning, match=r"step 1\b.*learning_rate=0\.1") as caught:
+        path = steepest.minimize(f, x0, grad=grad)
+    assert issubclass(caught[0].category, RuntimeWarning)
+    assert isinstance(path, steepest.Trajectory) and path.diverged
+    assert caught[0].filename == __file__  # points at the caller, not at steepest
+
+
+def test_a_path_that_only_ends_higher_names_its_first_step_above_the_start():
+    # η = 1.01 on x²: |x| grows by 2% a step, f is above f(x0) from step 1 on
+    with pytest.warns(steepest.DivergenceWarning, match=r"step 1\b.*learning_rate=1\.01"):
+        steepest.minimize(square, 5.0, learning_rate=1.01, epochs=3)
+
+
+def test_a_converging_path_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        steepest.minimize(square, 5.0, learning_rate=0.3, epochs=10)
+        steepest.minimize(square, 5.0, learning_rate=1.0, epochs=8)  # oscillates, not diverged

@@ -5,9 +5,11 @@ The lesson before networks: x ← x − η∇f(x), watched step by step.  On f(x
 is −1 and x bounces between 5 and −5 for ever; above 1 |x| grows every step.  Works for a
 scalar x and for points in n dimensions; with no gradient given, ∇f is estimated by central
 differences.  Float64 NumPy throughout: this is for small functions and for seeing, not for
-speed (networks train through the compiled kernels instead).
+speed (networks train through the compiled kernels instead).  A path that diverges is still
+returned whole, with a ``DivergenceWarning`` naming the step where it went wrong.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +18,13 @@ from .validation import check_count, check_positive_real
 
 # |x| or |f(x)| beyond this counts as gone: the path stops before it overflows to inf
 BLOW_UP = 1e150
+
+
+class DivergenceWarning(RuntimeWarning):
+    """``minimize``'s path diverged: it blew up, or ended with f higher than it started.
+
+    A warning, not an error: the diverging path is itself a lesson, and it is returned.
+    """
 
 
 @dataclass
@@ -33,7 +42,8 @@ class Trajectory:
         The η used.
     diverged : bool
         The path blew up (a non-finite or huge x or f(x); the steps stop there) or ended with
-        f higher than where it started (beyond rounding).
+        f higher than where it started (beyond rounding).  ``minimize`` then also warns
+        (``DivergenceWarning``).
     converged : bool
         The last step moved x by less than ``tol`` (relative to the size of x).
     """
@@ -98,6 +108,12 @@ def minimize(f, x0, grad=None, learning_rate=0.1, epochs=100, tol=1e-12):
         Relative step size below which the path counts as converged (it keeps stepping:
         the trajectory always has every step asked for, so paths can be compared).
 
+    Warns
+    -----
+    DivergenceWarning
+        The path diverged (see ``Trajectory.diverged``): the message names the first step
+        with f above f(x0), how the path ended, and the learning rate.  A RuntimeWarning.
+
     Examples
     --------
     >>> minimize(lambda x: x ** 2, 5.0, learning_rate=0.3, epochs=3).points
@@ -155,9 +171,25 @@ def minimize(f, x0, grad=None, learning_rate=0.1, epochs=100, tol=1e-12):
         points = points[:, 0]
     # "ended higher than it started", with room for rounding: at η = 1 on x² a numerical
     # gradient leaves f a hair above f(x0) although the path only oscillates
-    diverged = bool(blew_up or values[-1] > values[0] + 1e-6 * max(1.0, abs(values[0])))
+    above_start = values > values[0] + 1e-6 * max(1.0, abs(values[0]))
+    diverged = bool(blew_up or above_start[-1])
     converged = bool(not diverged and moved < tol)
+    if diverged:
+        warnings.warn(_divergence_message(values, above_start, blew_up, learning_rate),
+                      DivergenceWarning, stacklevel=2)
     return Trajectory(points, values, learning_rate, diverged, converged)
+
+
+def _divergence_message(values, above_start, blew_up, learning_rate):
+    """Where the path went wrong: its first step above f(x0), and how it ended."""
+    last = len(values) - 1
+    rose = np.flatnonzero(above_start)
+    first = (f"f first rose above f(x0) = {values[0]:.6g} at step {rose[0]}" if rose.size
+             else f"f became {values[-1]} at step {last}")  # NaN compares with nothing
+    ending = (f"blew up at step {last} (f = {values[-1]:.6g})" if blew_up
+              else f"ended at f = {values[-1]:.6g} after {last} step{'s' * (last != 1)}")
+    return (f"gradient descent diverged: {first}, and the path {ending}. "
+            f"learning_rate={learning_rate} is too large here: try a smaller one")
 
 
 def plot_trajectories(f, trajectories, path, title=None):
