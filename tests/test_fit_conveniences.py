@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from helpers import needs_cuda
 
 import steepest
 
@@ -71,6 +72,45 @@ def test_evaluation_in_chunks_behind_a_progress_bar_matches_one_pass(monkeypatch
     assert np.array_equal(net.forward(X, verbose=1), whole_out)
     assert np.array_equal(net.predict(X, verbose=1), net.predict(X))
     assert capsys.readouterr().err == ""  # not a terminal: the bar stays silent
+
+
+def _rows_per_kernel_call(monkeypatch, net):
+    """A list that records the rows of every inference kernel call of ``net``'s backend."""
+    kernels, seen = net._backend.kernels, []
+    for name, x_position in (("network_forward", -1), ("network_evaluate", -2)):
+        original = getattr(kernels, name)
+
+        def spy(*args, _original=original, _x=x_position):
+            seen.append(args[_x].shape[0])
+            return _original(*args)
+        monkeypatch.setattr(kernels, name, spy)
+    return seen
+
+
+@pytest.mark.parametrize("verbose,device", [(0, "cpu"), (1, "cpu"),
+                                            pytest.param(0, "cuda", marks=needs_cuda)])
+def test_inference_runs_in_bounded_chunks_whatever_verbose_is(monkeypatch, verbose, device):
+    # so a large input never asks the device for n × width memory at once
+    X, y = blobs(n=100, seed=4)
+    net = steepest.Network([4, 6, 2], seed=5, device=device)
+    whole = (net.evaluate(X, y), net.forward(X), net.predict(X))
+    monkeypatch.setattr("steepest.models.network.EVAL_CHUNK", 30)
+    seen = _rows_per_kernel_call(monkeypatch, net)
+    chunked = (net.evaluate(X, y, verbose), net.forward(X, verbose), net.predict(X, verbose))
+    assert seen == [30, 30, 30, 10] * 3
+    assert chunked[0]["accuracy"] == whole[0]["accuracy"]
+    assert chunked[0]["loss"] == pytest.approx(whole[0]["loss"], rel=1e-6)
+    assert np.array_equal(chunked[1], whole[1]) and np.array_equal(chunked[2], whole[2])
+
+
+def test_wide_networks_take_fewer_rows_per_inference_call(monkeypatch):
+    X, _ = blobs(n=100, seed=4)
+    net = steepest.Network([4, 500, 2], seed=5)
+    whole = net.forward(X)
+    monkeypatch.setattr("steepest.models.network.EVAL_BYTES", 4 * 506 * 30)  # 30 rows' worth
+    seen = _rows_per_kernel_call(monkeypatch, net)
+    assert np.array_equal(net.forward(X), whole)
+    assert seen == [30, 30, 30, 10]
 
 
 class Recorder(steepest.Callback):

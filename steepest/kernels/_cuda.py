@@ -6,6 +6,19 @@ change in this file.  Importing this module does not import numba: the checks be
 the driver library and the simulator switch with the standard library only, because CPU work
 must never pay for (or depend on) numba-cuda.
 
+What a move to numba-cuda-mlir (numba-cuda's maintained successor) would have to replace,
+besides the import in ``load``:
+
+- the simulator (``NUMBA_ENABLE_CUDASIM``): numba-cuda-mlir has none, and every CUDA test on a
+  machine without a GPU runs on it (``simulator_enabled`` and ``tests/helpers.py``), so those
+  tests would keep numba-cuda for the simulator or need a GPU;
+- ``cuda.compile_ptx`` and the ``cuda.dispatcher`` type, which ``tests/test_cuda_ptx.py``
+  uses to compile every kernel for sm_80 and sm_90 without a GPU;
+- the kernel API the kernels use, all standard ``cuda.jit`` surface: ``cuda.jit`` (kernels
+  and ``device=True`` functions), ``cuda.grid``, ``threadIdx``/``blockIdx``/``blockDim``,
+  ``cuda.syncthreads``, ``cuda.shared.array`` (static, and dynamic with shape 0 sized at
+  launch), ``cuda.local.array``, ``cuda.to_device`` and ``cuda.device_array``.
+
 Not here: kernels (``steepest.kernels.cuda``) and the device choice (``steepest.models.backend``).
 """
 

@@ -54,7 +54,11 @@ PROBE_ROWS = 256  # samples in the per-epoch gradient probe
 # spaced through X: a forward pass over 10,000 rows costs milliseconds, over millions it
 # would cost more than the epoch.
 ACCURACY_ROWS = 10_000
-EVAL_CHUNK = 65_536  # rows per forward call when evaluation shows a progress bar
+# forward, predict and evaluate run over at most EVAL_CHUNK rows per kernel call, and fewer
+# for wide networks, so that one call's activations (rows × Σ widths float32) stay within
+# EVAL_BYTES of (device) memory whatever the size of the input
+EVAL_CHUNK = 65_536
+EVAL_BYTES = 256 * 2**20
 DEFAULT_BATCH_SIZE = 32  # fit's batch size for a network that has not trained yet
 # Divergence beyond NaN/inf: an epoch loss this many times the loss at the start of fit
 # (at least 1), or a parameter this large.  No useful float32 MLP gets near either; a run
@@ -350,15 +354,20 @@ class Network:
     def forward(self, X: ArrayLike, verbose: int = 0) -> np.ndarray:
         """Output activations for every row of X: float32 (n, sizes[-1]).
 
-        verbose=1 shows a progress bar over large X (more than EVAL_CHUNK rows) when output
+        verbose=1 shows a progress bar over X of more than one chunk (see EVAL_CHUNK) when output
         is a terminal.
         """
         X = check_features(X, self.sizes[0])
         out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
         with self._lock:
-            for start, stop in _row_chunks(X.shape[0], verbose, "forward"):
+            for start, stop in _row_chunks(X.shape[0], self._chunk_rows(), verbose,
+                                           "forward"):
                 out[start:stop] = self._forward(X[start:stop])[0]
         return out
+
+    def _chunk_rows(self):
+        """Rows per inference call: EVAL_CHUNK, or fewer where the layers are wide."""
+        return int(max(1, min(EVAL_CHUNK, EVAL_BYTES // (4 * sum(self.sizes)))))
 
     def _forward(self, X):
         """(host outputs, backend outputs) for checked float32 X."""
@@ -397,7 +406,7 @@ class Network:
         Accuracy is the share of labels predicted right (per label for a multi-label network,
         which also reports ``subset_accuracy``, the share of samples with every label right);
         it is left out for targets that are values rather than labels (regression, soft
-        targets).  verbose=1 shows a progress bar over large X (more than EVAL_CHUNK rows)
+        targets).  verbose=1 shows a progress bar over X of more than one chunk (EVAL_CHUNK)
         when output is a terminal.
         """
         X = check_features(X, self.sizes[0])
@@ -410,7 +419,7 @@ class Network:
         k = self._backend
         kind = kind or self._kind
         loss_sum, scores = 0.0, {}
-        for start, stop in _row_chunks(X.shape[0], verbose, "evaluate"):
+        for start, stop in _row_chunks(X.shape[0], self._chunk_rows(), verbose, "evaluate"):
             out = np.empty((stop - start, self.sizes[-1]), np.float32)
             out_dev = k.to_device(out)
             # the exact loss (cross-entropies from the pre-activations), a mean over the
@@ -986,17 +995,16 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
-def _row_chunks(n, verbose, desc):
-    """(start, stop) row ranges: all n rows at once, or EVAL_CHUNK-row pieces behind a
-    progress bar when verbose and n is large enough for one to matter."""
-    progress = progress_bar(n, verbose and n > EVAL_CHUNK, unit="row", desc=desc)
-    if progress is None:
-        yield 0, n
-        return
+def _row_chunks(n, rows, verbose, desc):
+    """(start, stop) ranges of at most ``rows`` rows covering n, behind a progress bar when
+    verbose and there is more than one."""
+    progress = progress_bar(n, verbose and n > rows, unit="row", desc=desc)
     try:
-        for start in range(0, n, EVAL_CHUNK):
-            stop = min(n, start + EVAL_CHUNK)
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
             yield start, stop
-            progress.update(stop - start)
+            if progress is not None:
+                progress.update(stop - start)
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
