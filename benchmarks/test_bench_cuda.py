@@ -74,7 +74,9 @@ def test_bench_cuda_epoch(benchmark, mnist, name):
                       batch_size, lr32)
     cpu_params = start.copy()
     cpu_loss = _epoch(cpu, cpu_params, size_array, acts, loss, X, Y, order, batch_size, lr32)
-    net._params[...] = params_dev.copy_to_host()
+    gpu_params = params_dev.copy_to_host()
+    weight_difference = float(np.abs(gpu_params - cpu_params).max() / np.abs(cpu_params).max())
+    net._params[...] = gpu_params
     gpu_accuracy = net.evaluate(Xt, yt)["accuracy"]
     net._params[...] = cpu_params
     cpu_accuracy = net.evaluate(Xt, yt)["accuracy"]
@@ -95,7 +97,8 @@ def test_bench_cuda_epoch(benchmark, mnist, name):
     stats = getattr(benchmark, "stats", None)
     seconds = stats.stats.mean if stats is not None else single
     benchmark.extra_info.update(samples_per_s=N_TRAIN / seconds, gpu_test_accuracy=gpu_accuracy,
-                                cpu_test_accuracy=cpu_accuracy, epoch_loss=gpu_loss)
+                                cpu_test_accuracy=cpu_accuracy, epoch_loss=gpu_loss,
+                                weight_difference=weight_difference)
 
 
 @pytest.mark.parametrize("name", list(WORKLOADS))
