@@ -306,7 +306,7 @@ def _epochs(n):
 
 def train(args):
     """The `train` command.  The network comes first, so a bad checkpoint or an impossible
-    architecture fails before the data is read; then one ``fit`` call per epoch."""
+    architecture fails before the data is read; then one ``fit`` call for all the epochs."""
     given = _given(args)
     net, settings = _resumed_network(args, given) if args.resume else _new_network(args, given)
     X, y, Xt, yt = _mnist(args)
@@ -338,32 +338,39 @@ def train(args):
 
 
 def _train_epochs(net, data, options, args):
-    """Fit one epoch at a time up to --epochs in all: the per-epoch rows, or None after Ctrl-C,
-    which saves the last completed epoch first."""
+    """Fit up to --epochs in all in one ``fit`` call (the training data is checked, copied and
+    set up once): the per-epoch rows, or None after Ctrl-C, which saves the last completed
+    epoch first.  A callback after each epoch prints its line and keeps its row and a
+    snapshot of the network for Ctrl-C."""
     from steepest.models.checkpoint import write_checkpoint
 
     X, y, Xt, yt = data
-    first = net.epochs_trained + 1
-    bar = None if args.quiet else _bar(max(0, args.epochs - first + 1))
+    remaining = args.epochs - net.epochs_trained
+    bar = None if args.quiet else _bar(max(0, remaining))
     snapshot = _snapshot(net)  # the state after the last completed epoch, for Ctrl-C
     rows = []
+
+    def epoch_ended(epoch, metrics):
+        nonlocal snapshot
+        snapshot = _snapshot(net)
+        row = {"epoch": epoch, "loss": metrics["loss"], "test_loss": metrics["val_loss"],
+               "test_accuracy": metrics["val_accuracy"],
+               "learning_rate": metrics["learning_rate"],
+               "samples_per_s": metrics["samples_per_s"], "seconds": metrics["seconds"]}
+        rows.append(row)
+        line = (f"epoch {epoch:3d}/{args.epochs}: loss {row['loss']:.4f}  test accuracy "
+                f"{row['test_accuracy']:.2%}  {row['samples_per_s']:,.0f} samples/s")
+        if bar is not None:
+            bar.write(line)
+            bar.update(1)
+        elif not args.quiet:
+            print(line)
+        return False  # never stops training
+
     try:
-        for epoch in range(first, args.epochs + 1):
-            hist = net.fit(X, y, epochs=1, validation_data=(Xt, yt),
-                           checkpoint=args.checkpoint, **options)
-            snapshot = _snapshot(net)
-            row = {"epoch": epoch, "loss": hist["loss"][0], "test_loss": hist["val_loss"][0],
-                   "test_accuracy": hist["val_accuracy"][0],
-                   "learning_rate": hist["learning_rate"][0],
-                   "samples_per_s": hist["samples_per_s"][0], "seconds": hist["seconds"][0]}
-            rows.append(row)
-            line = (f"epoch {epoch:3d}/{args.epochs}: loss {row['loss']:.4f}  test accuracy "
-                    f"{row['test_accuracy']:.2%}  {row['samples_per_s']:,.0f} samples/s")
-            if bar is not None:
-                bar.write(line)
-                bar.update(1)
-            elif not args.quiet:
-                print(line)
+        if remaining > 0:
+            net.fit(X, y, epochs=remaining, validation_data=(Xt, yt),
+                    checkpoint=args.checkpoint, callbacks=[epoch_ended], **options)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

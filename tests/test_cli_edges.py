@@ -242,19 +242,99 @@ def test_every_file_the_cli_writes_takes_the_umask(in_tmp, umask_022):
         assert (in_tmp / name).stat().st_mode & 0o777 == 0o644, name
 
 
+def _interrupt_in_epoch(monkeypatch, n):
+    """Ctrl-C while the n-th epoch trains (counted across fit calls)."""
+    train_epoch, calls = steepest.Network._train_epoch, []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return train_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(steepest.Network, "_train_epoch", interrupted)
+
+
 def test_ctrl_c_saves_the_last_completed_epoch_with_the_umask(in_tmp, umask_022, monkeypatch,
                                                               capsys):
-    fit, calls = steepest.Network.fit, []
-
-    def interrupted_in_epoch_2(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(steepest.Network, "fit", interrupted_in_epoch_2)
+    _interrupt_in_epoch(monkeypatch, 2)
     assert cli(*TINY, "--epochs", "3", "--quiet", "--save", "net.npz") == 130
     assert "saved the network after epoch 1 to net.npz" in capsys.readouterr().err
     assert steepest.Network.load(in_tmp / "net.npz").epochs_trained == 1
     assert (in_tmp / "net.npz").stat().st_mode & 0o777 == 0o644
     assert os.listdir(in_tmp) == ["net.npz"]
+
+
+# ------------------------------------------------------------------ 10: one fit call (issue 14)
+@pytest.fixture
+def fit_calls(monkeypatch):
+    """Network.fit, counted: the epochs each call asked for."""
+    fit, calls = steepest.Network.fit, []
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("epochs", args[2] if len(args) > 2 else 1))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(steepest.Network, "fit", counted)
+    return calls
+
+
+def _epoch_lines(out):
+    return re.findall(r"^epoch +\d+/\d+: loss \d\.\d{4}  test accuracy \d+\.\d\d%  "
+                      r"[\d,]+ samples/s$", out, re.M)
+
+
+def test_train_fits_all_epochs_in_one_call_with_a_line_and_a_row_per_epoch(in_tmp, fit_calls,
+                                                                          capsys):
+    assert cli(*TINY, "--epochs", "3", "--metrics-json", "m.json", "--save", "net.npz",
+               "--checkpoint", "ck.npz") == 0
+    assert fit_calls == [3]
+    lines = _epoch_lines(capsys.readouterr().out)
+    assert [line[:11] for line in lines] == ["epoch   1/3", "epoch   2/3", "epoch   3/3"]
+    rows = json.loads((in_tmp / "m.json").read_text())["epochs"]
+    net = steepest.Network.load(in_tmp / "net.npz")
+    history = net.history
+    assert [row["epoch"] for row in rows] == [1, 2, 3] == history["epoch"]
+    for key, name in [("loss", "loss"), ("test_loss", "val_loss"),
+                      ("test_accuracy", "val_accuracy"), ("learning_rate", "learning_rate"),
+                      ("samples_per_s", "samples_per_s"), ("seconds", "seconds")]:
+        assert [row[key] for row in rows] == history[name], key
+    for line, row in zip(lines, rows):
+        assert f"loss {row['loss']:.4f}  test accuracy {row['test_accuracy']:.2%}" in line
+    # fit's own checkpoint holds the last epoch
+    assert np.array_equal(steepest.Network.load(in_tmp / "ck.npz")._params, net._params)
+
+
+def test_one_fit_call_ends_with_the_weights_of_one_fit_per_epoch(in_tmp, fit_calls):
+    assert cli(*TINY, "--epochs", "3", "--quiet", "--save", "cli.npz") == 0
+    net = steepest.Network([784, 4, 10], seed=0, device="cpu")
+    X, y, Xt, yt = steepest.load_mnist()
+    for _ in range(3):
+        net.fit(X[:100], y[:100], epochs=1, batch_size=10, learning_rate=3.0,
+                validation_data=(Xt, yt))
+    assert np.array_equal(steepest.Network.load(in_tmp / "cli.npz")._params, net._params)
+    assert fit_calls == [3, 1, 1, 1]
+
+
+def test_resume_fits_the_remaining_epochs_in_one_call(checkpoint3, fit_calls, capsys):
+    assert cli("--resume", checkpoint3, "--train-samples", "100", "--epochs", "5") == 0
+    assert fit_calls == [2]
+    assert [line[:11] for line in _epoch_lines(capsys.readouterr().out)] == [
+        "epoch   4/5", "epoch   5/5"]
+    assert cli("--resume", checkpoint3, "--train-samples", "100", "--epochs", "3") == 0
+    assert fit_calls == [2]  # nothing to train: no fit call at all
+
+
+def test_ctrl_c_in_one_fit_call_keeps_the_lines_and_saves_the_completed_epochs(
+        in_tmp, fit_calls, monkeypatch, capsys):
+    assert cli(*TINY, "--epochs", "2", "--quiet", "--save", "two.npz") == 0
+    _interrupt_in_epoch(monkeypatch, 3)
+    assert cli(*TINY, "--epochs", "4", "--checkpoint", "ck.npz") == 130
+    assert fit_calls == [2, 4]
+    captured = capsys.readouterr()
+    assert [line[:11] for line in _epoch_lines(captured.out)] == ["epoch   1/4", "epoch   2/4"]
+    assert ("interrupted: saved the network after epoch 2 to ck.npz; continue with --resume "
+            "ck.npz") in captured.err
+    saved = steepest.Network.load(in_tmp / "ck.npz")
+    assert saved.epochs_trained == 2
+    assert np.array_equal(saved._params, steepest.Network.load(in_tmp / "two.npz")._params)
