@@ -89,6 +89,7 @@ from sklearn.utils.validation import (  # validate_data: 1.6+
 
 from .models.network import Network
 from .models.optimizers import OPTIMIZERS, SGD, Adam, Momentum
+from .models.validation import training_features
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -254,7 +255,8 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not (hasattr(self, "network_") and (incremental or self.warm_start))
-        X, y = validate_data(self, X, y, reset=first, dtype=np.float32, **self._y_checks())
+        X, y = validate_data(self, X, y, reset=first, dtype=np.float32, accept_sparse="csr",
+                             **self._y_checks())
         if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: one column is 1-D, with a warning
             y = column_or_1d(y, warn=True)
         targets = self._encode_targets(y, first, incremental, classes)
@@ -321,6 +323,9 @@ class _BaseMLP(BaseEstimator):
         """scikit-learn's epoch loop, each epoch one compiled ``Network.fit`` call."""
         X_train, t_train, validation = self._split(X, y, targets)
         n = X_train.shape[0]
+        # checked (and a mostly-zero X compacted, scipy.sparse converted) once, not per epoch
+        compact = self.network_._backend.sparse_rows and not incremental and self.max_iter > 1
+        X_train = training_features(X_train, X_train.shape[1], compact)
         batch_size = self._batch_size(n)
         self.n_iter_ = 0
         for _ in range(self.max_iter):
@@ -398,7 +403,7 @@ class _BaseMLP(BaseEstimator):
     def _checked(self, X):
         """X checked against the fit (features, names) as float32."""
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=np.float32)
+        return validate_data(self, X, reset=False, dtype=np.float32, accept_sparse="csr")
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -525,6 +530,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -591,5 +597,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.input_tags.sparse = True
         return tags
 

@@ -46,15 +46,21 @@ def test_validation_split_takes_every_real_number_type(fraction):
 
 
 def test_history_records_training_accuracy_per_epoch(monkeypatch):
+    from steepest.models.network import _accuracy_blocks
+
     X, y = blobs(n=300, seed=3)
-    # fewer accuracy rows than samples: every 3rd row is measured
+    # fewer accuracy rows than samples: 8 runs of 12 rows, from the first row to the last
     monkeypatch.setattr("steepest.models.network.ACCURACY_ROWS", 100)
+    blocks = _accuracy_blocks(300)
+    assert len(blocks) == 8 and blocks[0] == (0, 12) and blocks[-1] == (288, 300)
+    measured = np.concatenate([np.arange(start, stop) for start, stop in blocks])
     net = steepest.Network([4, 5, 2], seed=2)
     seen = []
     history = net.fit(X, y, epochs=3, batch_size=8, learning_rate=0.5,
                       callbacks=[lambda epoch, metrics: seen.append(metrics["accuracy"])])
     assert len(history["accuracy"]) == 3 and history["accuracy"] == seen
-    assert history["accuracy"][-1] == net.evaluate(X[::3], y[::3])["accuracy"]
+    assert history["accuracy"][-1] == pytest.approx(
+        net.evaluate(X[measured], y[measured])["accuracy"], rel=1e-12)
     assert history["accuracy"][-1] > 0.7  # the blobs are separable enough to learn
     regressor = steepest.Network([4, 1], loss="mse", output="identity", seed=0)
     assert "accuracy" not in regressor.fit(X, y[:, None].astype(np.float32), epochs=1)

@@ -10,7 +10,7 @@ import pytest
 from helpers import assert_close
 
 from steepest.kernels import codes, cpu, reference
-from steepest.kernels.cpu import _fused, _simd
+from steepest.kernels.cpu import _fused, _inputs, _simd
 
 LOSSES = list(codes.LOSS_CODES)
 ACTIVATIONS = list(codes.ACTIVATION_CODES)
@@ -124,7 +124,7 @@ def _fused_compact(idx, x):
 
     @jit
     def run(idx, x):
-        return _fused.compact_nonzero(idx, x)
+        return _inputs.compact_nonzero(idx, x)
 
     return run(idx, x)
 

@@ -25,6 +25,7 @@ class Backend:
     kernels: ModuleType          # same public names as steepest.kernels.reference
     to_device: Callable          # host ndarray -> array the kernels accept
     to_host: Callable            # (host ndarray out, backend array) -> None
+    sparse_rows: bool            # whether the kernels take ``kernels.rows.SparseRows`` as X
 
 
 def _identity(array):
@@ -39,13 +40,16 @@ def _copy_into(out, array):
 def _cpu_backend():
     from ..kernels import cpu
 
-    return Backend("cpu", cpu, _identity, _copy_into)
+    return Backend("cpu", cpu, _identity, _copy_into, sparse_rows=True)
 
 
 def _cuda_to_device(array):
+    """A device copy; ``SparseRows`` expanded to dense rows first (the CUDA kernels read
+    dense rows only)."""
     from ..kernels import _cuda
+    from ..kernels.rows import to_dense
 
-    return _cuda.load().to_device(np.ascontiguousarray(array))
+    return _cuda.load().to_device(np.ascontiguousarray(to_dense(array)))
 
 
 def _cuda_to_host(out, array):
@@ -55,7 +59,7 @@ def _cuda_to_host(out, array):
 def _cuda_backend():
     from ..kernels import cuda
 
-    return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host)
+    return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, sparse_rows=False)
 
 
 def get_backend(device="auto"):

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..kernels import codes
+from ..kernels.rows import SparseRows, n_rows, row_slice, take_rows, to_dense
 from ..progress import progress_bar
 from .backend import get_backend
 from .checkpoint import CheckpointError, field, json_field, read_checkpoint, write_checkpoint
@@ -45,15 +46,19 @@ from .tables import (
 from .validation import (
     check_count,
     check_features,
+    check_finite,
     check_fraction,
     check_positive_real,
+    training_features,
 )
 
 PROBE_ROWS = 256  # samples in the per-epoch gradient probe
-# Training accuracy after each epoch is measured on at most this many training rows, evenly
-# spaced through X: a forward pass over 10,000 rows costs milliseconds, over millions it
-# would cost more than the epoch.
+# Training accuracy after each epoch is measured on at most this many training rows, in
+# ACCURACY_BLOCKS runs of consecutive rows evenly spaced through X (views, no copy of X; spread
+# out, so data sorted by class is measured fairly): a forward pass over 10,000 rows costs
+# milliseconds, over millions it would cost more than the epoch.
 ACCURACY_ROWS = 10_000
+ACCURACY_BLOCKS = 8
 # forward, predict and evaluate run over at most EVAL_CHUNK rows per kernel call, and fewer
 # for wide networks, so that one call's activations (rows × Σ widths float32) stay within
 # EVAL_BYTES of (device) memory whatever the size of the input
@@ -358,11 +363,11 @@ class Network:
         is a terminal.
         """
         X = check_features(X, self.sizes[0])
-        out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
+        out = np.empty((n_rows(X), self.sizes[-1]), np.float32)
         with self._lock:
-            for start, stop in _row_chunks(X.shape[0], self._chunk_rows(), verbose,
+            for start, stop in _row_chunks(n_rows(X), self._chunk_rows(), verbose,
                                            "forward"):
-                out[start:stop] = self._forward(X[start:stop])[0]
+                out[start:stop] = self._forward(row_slice(X, start, stop))[0]
         return out
 
     def _chunk_rows(self):
@@ -372,7 +377,7 @@ class Network:
     def _forward(self, X):
         """(host outputs, backend outputs) for checked float32 X."""
         k = self._backend
-        out = np.empty((X.shape[0], self.sizes[-1]), np.float32)
+        out = np.empty((n_rows(X), self.sizes[-1]), np.float32)
         out_dev = k.to_device(out)
         k.kernels.network_forward(out_dev, k.to_device(self._params), self._size_array,
                                   self._activation_codes, k.to_device(X))
@@ -411,7 +416,7 @@ class Network:
         """
         X = check_features(X, self.sizes[0])
         kind = self._kind_for(y)
-        Y, truth = self._targets(y, X.shape[0], kind)
+        Y, truth = self._targets(y, n_rows(X), kind)
         with self._lock:
             return self._evaluate(X, Y, truth, verbose, kind)
 
@@ -419,21 +424,22 @@ class Network:
         k = self._backend
         kind = kind or self._kind
         loss_sum, scores = 0.0, {}
-        for start, stop in _row_chunks(X.shape[0], self._chunk_rows(), verbose, "evaluate"):
+        n = n_rows(X)
+        for start, stop in _row_chunks(n, self._chunk_rows(), verbose, "evaluate"):
             out = np.empty((stop - start, self.sizes[-1]), np.float32)
             out_dev = k.to_device(out)
             # the exact loss (cross-entropies from the pre-activations), a mean over the
             # chunk's rows; weighting by rows gives the mean over X
             loss = k.kernels.network_evaluate(
                 out_dev, k.to_device(self._params), self._size_array, self._activation_codes,
-                self._loss_code, k.to_device(X[start:stop]), k.to_device(Y[start:stop]))
+                self._loss_code, k.to_device(row_slice(X, start, stop)),
+                k.to_device(Y[start:stop]))
             k.to_host(out, out_dev)
             loss_sum += float(loss) * (stop - start)
             if truth is not None:
                 for key, value in accuracies(out, truth[start:stop], self.output, kind).items():
                     scores[key] = scores.get(key, 0.0) + value * (stop - start)
-        return {"loss": loss_sum / X.shape[0],
-                **{key: total / X.shape[0] for key, total in scores.items()}}
+        return {"loss": loss_sum / n, **{key: total / n for key, total in scores.items()}}
 
     # ------------------------------------------------------------------ training
     def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1,
@@ -520,22 +526,26 @@ class Network:
             also recorded in ``History.warnings``.
         """
         with self._lock:
-            data = self._training_data(X, y, validation_data, validation_split)
+            # a dense X of mostly zeros is compacted once when the call reads it twice or more
+            epochs = check_count(epochs, "epochs", 0)
+            compact = self._backend.sparse_rows and epochs > 1
+            data = self._training_data(X, y, validation_data, validation_split, compact,
+                                       epochs > 0)
             plan = self._plan_fit(data, epochs, batch_size, learning_rate, shuffle, verbose,
                                   callbacks, lr_schedule, checkpoint, checkpoint_every,
                                   optimizer)
             return self._run_fit(plan)
 
-    def _training_data(self, X, y, validation_data, validation_split):
+    def _training_data(self, X, y, validation_data, validation_split, compact, trains):
         """The checked training arrays, the network's multilabel once it trains on them and
         the validation set: (X, Y, truth, multilabel, validation)."""
-        X = check_features(X, self.sizes[0])
+        X = training_features(X, self.sizes[0], compact, finite_in_epoch=trains)
         kind = self._kind_for(y)
-        Y, truth = self._targets(y, X.shape[0], kind)
+        Y, truth = self._targets(y, n_rows(X), kind)
         validation = self._validation_set(validation_data, validation_split, X, Y, truth, kind)
         if validation_split is not None:
-            n_train = len(X) - len(validation[0])
-            X, Y = X[:n_train], Y[:n_train]
+            n_train = n_rows(X) - n_rows(validation[0])
+            X, Y = row_slice(X, 0, n_train), Y[:n_train]
             truth = None if truth is None else truth[:n_train]
         multilabel = True if kind == "multilabel" else self.multilabel
         return X, Y, truth, multilabel, validation
@@ -553,7 +563,7 @@ class Network:
             batch_size = DEFAULT_BATCH_SIZE if self._train_config is None \
                 else self._train_config["batch_size"]
         if batch_size is not None:
-            batch_size = min(check_count(batch_size, "batch_size", 1), len(X))
+            batch_size = min(check_count(batch_size, "batch_size", 1), n_rows(X))
         if checkpoint is not None:
             checkpoint = os.fspath(checkpoint)
             checkpoint_every = check_count(checkpoint_every, "checkpoint_every", 1)
@@ -636,7 +646,7 @@ class Network:
     def _start_run(self, plan, history):
         """Device copies, the warm-up compile, the probe batch, the first checks: a _Run."""
         k = self._backend
-        X, Y, n = plan.X, plan.Y, len(plan.X)
+        X, Y, n = plan.X, plan.Y, n_rows(plan.X)
         state, step = self._optimizer_state(plan.opt)
         if plan.epochs:
             history.warmup_seconds = self._warm_up(X, Y, plan.batch_size, plan.opt)
@@ -645,13 +655,11 @@ class Network:
         probe = min(n, PROBE_ROWS)
         run = _Run(X_dev=k.to_device(X), Y_dev=k.to_device(Y), params_dev=k.to_device(self._params),
                    state=state, step=step, state_dev=k.to_device(state), step_dev=k.to_device(step),
-                   probe_dev=(k.to_device(X[:probe]), k.to_device(Y[:probe])),
+                   probe_dev=(k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe])),
                    accuracy_rows=None, start_loss=0.0, warned=set())
-        # contiguous copies: a strided view would make the kernels compile for another layout
-        stride = -(-n // ACCURACY_ROWS)  # ceil: at most ACCURACY_ROWS rows
         if plan.truth is not None:
-            run.accuracy_rows = (np.ascontiguousarray(X[::stride]),
-                                 np.ascontiguousarray(Y[::stride]), plan.truth[::stride])
+            run.accuracy_rows = [(row_slice(X, start, stop), Y[start:stop], plan.truth[start:stop])
+                                 for start, stop in _accuracy_blocks(n)]
         if plan.epochs:
             run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev)[0]
             self._check_input_scale(X, run, history)
@@ -664,7 +672,7 @@ class Network:
         rate = plan.opt.learning_rate if plan.schedule is None else check_positive_real(
             plan.schedule(epoch, plan.opt.learning_rate, self._log),
             "the learning rate from lr_schedule")
-        n = len(plan.X)
+        n = n_rows(plan.X)
         run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, n, plan.batch_size, plan.opt, rate)
         last_good = self._training_snapshot()
         order = self._rng.permutation(n) if plan.shuffle else np.arange(n)
@@ -678,6 +686,7 @@ class Network:
         problem = self._divergence(loss, probe_loss, moving, run.start_loss)
         if problem is not None:
             self._restore_training_snapshot(last_good)
+            check_finite(plan.X)  # a NaN or inf input shows here first (training_features)
             raise DivergenceError(
                 f"training diverged in epoch {epoch}: {problem} at learning_rate={rate}; the "
                 f"weights were restored to the end of epoch {epoch - 1}. Try a smaller "
@@ -688,7 +697,9 @@ class Network:
                    "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                    "learning_rate": rate, "grad_norms": norms}
         if run.accuracy_rows is not None:
-            metrics["accuracy"] = self._evaluate(*run.accuracy_rows)["accuracy"]
+            right = sum(self._evaluate(*block)["accuracy"] * len(block[1])
+                        for block in run.accuracy_rows)
+            metrics["accuracy"] = right / sum(len(block[1]) for block in run.accuracy_rows)
         if plan.validation is not None:
             val = self._evaluate(*plan.validation)
             metrics.update({f"val_{key}": value for key, value in val.items()})
@@ -727,10 +738,17 @@ class Network:
         On at most SCALE_ROWS evenly spaced rows (200,000 MNIST values): a percentile over
         10,000 rows would cost as much as a training epoch of them.
         """
-        magnitudes = np.abs(X[::-(-len(X) // SCALE_ROWS)])
+        n = n_rows(X)
+        step = -(-n // SCALE_ROWS)
+        if isinstance(X, SparseRows):  # the sampled rows' stored values, among all their values
+            sample = take_rows(X, np.arange(0, n, step))
+            values, count = sample.data, n_rows(sample) * self.sizes[0]
+        else:
+            sample = values = X[::step]
+            count = values.size
         # "the 99th percentile is above the limit", by counting: no sort unless it warns
-        if np.count_nonzero(magnitudes > INPUT_SCALE_LIMIT) > 0.01 * magnitudes.size:
-            scale = float(np.percentile(magnitudes, 99))
+        if np.count_nonzero(np.abs(values) > INPUT_SCALE_LIMIT) > 0.01 * count:
+            scale = float(np.percentile(np.abs(to_dense(sample)), 99))
             self._warn("scale", f"X is far outside the usual scale (99% of |x| up to "
                        f"{scale:.4g}): such inputs saturate sigmoid/tanh units and kill ReLU "
                        f"units. Scale them to about [0, 1] or unit variance first (for "
@@ -783,17 +801,20 @@ class Network:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
             validation_split = check_fraction(validation_split, "validation_split")
-            n_val = int(round(len(X) * validation_split))
-            if not 0 < n_val < len(X):
-                raise ValueError(f"validation_split={validation_split} of {len(X)} samples leaves "
-                                 f"{n_val} for validation and {len(X) - n_val} for training")
-            return X[-n_val:], Y[-n_val:], None if truth is None else truth[-n_val:]
+            n = n_rows(X)
+            n_val = int(round(n * validation_split))
+            if not 0 < n_val < n:
+                raise ValueError(f"validation_split={validation_split} of {n} samples leaves "
+                                 f"{n_val} for validation and {n - n_val} for training")
+            X_val = row_slice(X, n - n_val, n)
+            check_finite(X_val)  # the epochs, which would find it, never read these rows
+            return X_val, Y[-n_val:], None if truth is None else truth[-n_val:]
         if validation_data is None:
             return None
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         X_val = check_features(validation_data[0], self.sizes[0], "validation_data[0]")
-        Y_val, truth_val = self._targets(validation_data[1], X_val.shape[0], kind,
+        Y_val, truth_val = self._targets(validation_data[1], n_rows(X_val), kind,
                                          "validation_data[1]")
         return X_val, Y_val, truth_val
 
@@ -803,8 +824,9 @@ class Network:
         the compiler."""
         k = self._backend
         tic = time.perf_counter()
-        few = min(len(X), 2 * batch_size) if batch_size else min(len(X), 64)
-        run = self._epoch_runner(k.to_device(X[:few]), k.to_device(Y[:few]), few, batch_size,
+        few = min(n_rows(X), 2 * batch_size if batch_size else 64)
+        run = self._epoch_runner(k.to_device(row_slice(X, 0, few)), k.to_device(Y[:few]), few,
+                                 batch_size,
                                  opt, opt.learning_rate)
         state, step = self._optimizer_state(opt)
         run(k.to_device(self._params.copy()), k.to_device(state.copy()),
@@ -826,7 +848,7 @@ class Network:
         The first layers' norms far below the last's is the vanishing-gradient picture.
         """
         X = check_features(X, self.sizes[0])
-        Y, _ = self._targets(y, X.shape[0], self._kind_for(y))
+        Y, _ = self._targets(y, n_rows(X), self._kind_for(y))
         k = self._backend
         with self._lock:
             return self._probe_gradient(k.to_device(self._params), k.to_device(X),
@@ -993,6 +1015,17 @@ def _check_callbacks(callbacks):
             raise TypeError(f"callbacks[{i}] must be a Callback or a callable f(epoch, metrics); "
                             f"got {callback!r}")
     return callbacks
+
+
+def _accuracy_blocks(n):
+    """(start, stop) of the ACCURACY_BLOCKS runs of rows, evenly spaced from the first row to
+    the last, on which fit measures training accuracy (all n rows when n ≤ ACCURACY_ROWS)."""
+    if n <= ACCURACY_ROWS:
+        return [(0, n)]
+    rows = ACCURACY_ROWS // ACCURACY_BLOCKS
+    last = n - rows
+    starts = (round(i * last / (ACCURACY_BLOCKS - 1)) for i in range(ACCURACY_BLOCKS))
+    return [(start, start + rows) for start in starts]
 
 
 def _row_chunks(n, rows, verbose, desc):

@@ -1,8 +1,9 @@
 """Checks on user input, run before any kernel sees it.
 
 Every error names the argument, what was expected and what was given.  Inputs are converted,
-never modified: integer and boolean X become float32 by value (no rescaling), and
-non-contiguous or read-only arrays are copied into fresh C-contiguous float32 arrays.
+never modified: integer and boolean X become float32 by value (no rescaling), non-contiguous
+or read-only arrays are copied into fresh C-contiguous float32 arrays, and scipy.sparse
+matrices become ``SparseRows`` (``kernels/rows.py``).
 """
 
 import math
@@ -11,12 +12,25 @@ import sys
 
 import numpy as np
 
+# fit compacts a dense X with at most this share of nonzero entries: the compacted rows then
+# take at most 1.5 × 22% = 33% of X's bytes (int16 positions + float32 values)
+COMPACT_DENSITY = 0.22
+DENSITY_SAMPLE_ROWS = 256
 
-def check_features(X, n_inputs, name="X"):
-    """X as a C-contiguous float32 array of shape (n, n_inputs), finite and non-empty."""
+
+def check_features(X, n_inputs, name="X", finite=True):
+    """X as a C-contiguous float32 array of shape (n, n_inputs), non-empty and (with
+    ``finite``) finite; a scipy.sparse matrix as ``SparseRows`` (``kernels/rows.py``), and
+    ``SparseRows`` as they are."""
+    from ..kernels.rows import SparseRows, n_rows
+
+    if isinstance(X, SparseRows):
+        _check_shape((n_rows(X), X.n_inputs), 2, n_inputs, name)
+        if finite:
+            check_finite(X, name)
+        return X
     if _is_sparse(X):
-        raise TypeError(f"{name} is a scipy.sparse matrix ({type(X).__name__}); steepest takes "
-                        f"dense arrays so far: pass {name}.toarray()")
+        return _check_sparse(X, n_inputs, name, finite)
     if isinstance(X, np.ndarray) or hasattr(X, "__array__"):
         array = np.asarray(X)
     else:
@@ -30,18 +44,93 @@ def check_features(X, n_inputs, name="X"):
     if array.ndim == 1 and n_inputs == array.shape[0]:
         raise ValueError(f"{name} must be 2-D (n_samples, {n_inputs}); got shape {array.shape}: "
                          f"use {name}.reshape(1, -1) for a single sample")
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, {n_inputs}); got shape {array.shape}")
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} is empty: got shape {array.shape}, expected at least one sample")
-    if array.shape[1] != n_inputs:
-        raise ValueError(f"{name} has {array.shape[1]} features per sample but the network "
-                         f"expects {n_inputs}; got shape {array.shape}")
+    _check_shape(array.shape, array.ndim, n_inputs, name)
     with np.errstate(over="ignore"):  # too large for float32 becomes inf, refused just below
         array = _writable_float32(array)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or inf (or values too large for float32)")
+    if finite:
+        check_finite(array, name)
     return array
+
+
+def _check_shape(shape, ndim, n_inputs, name):
+    if ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_inputs}); got shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty: got shape {shape}, expected at least one sample")
+    if shape[1] != n_inputs:
+        raise ValueError(f"{name} has {shape[1]} features per sample but the network "
+                         f"expects {n_inputs}; got shape {shape}")
+
+
+def _check_sparse(X, n_inputs, name, finite):
+    """A scipy.sparse matrix as ``SparseRows``, its stored values checked finite."""
+    from ..kernels.rows import from_scipy
+
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers (float, int or bool); got dtype {X.dtype}")
+    _check_shape(X.shape, len(X.shape), n_inputs, name)
+    with np.errstate(over="ignore"):
+        rows = from_scipy(X, n_inputs)
+    if finite:
+        check_finite(rows, name)
+    return rows
+
+
+def check_finite(X, name="X"):
+    """Refuse NaN and inf in X (dense float32 or ``SparseRows``): one compiled pass, no
+    temporary array the size of X (``np.isfinite(X).all()`` makes one)."""
+    from ..kernels.cpu._inputs import all_finite
+    from ..kernels.rows import SparseRows
+
+    values = X.data if isinstance(X, SparseRows) else X
+    if not all_finite(values):
+        raise ValueError(f"{name} contains NaN or inf (or values too large for float32)")
+
+
+def training_features(X, n_inputs, compact, name="X", finite_in_epoch=False):
+    """``check_features`` for ``fit``: X checked once, and, with ``compact``, a dense X that
+    is mostly zeros (at most COMPACT_DENSITY of its entries nonzero, measured on evenly
+    spaced rows) turned into ``SparseRows`` in the same pass that checks its finiteness, so
+    that every epoch reads only the nonzero inputs (about 30% of MNIST's bytes).
+
+    With ``finite_in_epoch`` a dense X that stays dense is not checked here: the epoch
+    itself finds a NaN or inf input, for every one makes the parameters non-finite (the
+    first layer's update adds x·δ, NaN or ±inf for any δ), and ``fit`` then checks X and
+    raises ValueError naming it, with the weights restored to where they were.  That saves
+    a pass over X (6 ms of a 70 ms W1 epoch on MNIST).
+
+    ``fit`` compacts only when it reads X more than once: the compaction costs about a third
+    of a W1 epoch, plus the first touch of its new memory (which on the 2-core VM of the
+    benchmarks costs up to 100 ms for MNIST's 45 MB, against 25 ms for memory the process
+    had used before), and saves about a third of every epoch."""
+    from ..kernels.rows import SparseRows
+
+    X = check_features(X, n_inputs, name, finite=False)
+    if isinstance(X, SparseRows):
+        check_finite(X, name)
+        return X
+    sample = X[::-(-X.shape[0] // DENSITY_SAMPLE_ROWS)]
+    if not compact or np.count_nonzero(sample) > COMPACT_DENSITY * sample.size:
+        if not finite_in_epoch:
+            check_finite(X, name)
+        return X
+    return _compacted(X, name)
+
+
+def _compacted(X, name):
+    """X's nonzero entries as ``SparseRows``, or ValueError if X is not finite."""
+    from ..kernels.cpu._inputs import compact_rows, count_nonzero_rows
+    from ..kernels.rows import SparseRows, index_dtype
+
+    indptr = np.zeros(X.shape[0] + 1, np.int64)
+    if not count_nonzero_rows(indptr[1:], X):
+        raise ValueError(f"{name} contains NaN or inf (or values too large for float32)")
+    np.cumsum(indptr, out=indptr)
+    # allocated here, by NumPy, so that tracemalloc sees them
+    indices = np.empty(indptr[-1], index_dtype(X.shape[1]))
+    data = np.empty(indptr[-1], np.float32)
+    compact_rows(indices, data, indptr, X)
+    return SparseRows(indptr, indices, data, X.shape[1])
 
 
 def _is_sparse(X):

@@ -27,6 +27,15 @@ from numba import prange, types
 from numba.extending import overload
 
 from ..codes import HYPER_L2, RELU, SIGMOID, SOFTMAX, TANH
+from ._inputs import (
+    DENSITY_ROWS,
+    input_value,
+    inputs_are_sparse,
+    is_dense,
+    n_samples,
+    prefetch_sample,
+    sample_inputs,
+)
 from ._jit import JIT_OPTIONS, jit, jit_inline, jit_no_refcount, jit_parallel
 from ._layout import fused_layout, pack_params, unpack_params
 from ._maths import (
@@ -49,9 +58,6 @@ from ._maths import (
 )
 from ._simd import (
     LANES,
-    compact8,
-    nonzero_position_table,
-    prefetch,
     vadd,
     vfma,
     vload,
@@ -65,81 +71,19 @@ from .optimizers import hyper_slot, l2_penalty, optimizer_step
 
 MINUS_ONE = np.float32(-1.0)
 
-SPARSE_BELOW_HALVES = 1  # skip zero inputs when fewer than 1/2 of the inputs are nonzero
-DENSITY_ROWS = 256       # rows sampled to measure that fraction
 MAX_STORED_BATCH = 256  # larger batches find their nonzeros again for the update
 PARALLEL_MIN_ROWS = 4096  # inference on this many rows splits them across threads
 PARALLEL_ROW_BLOCK = 512  # rows per parallel job
 PREFETCH_AHEAD = 4      # samples ahead whose input row is requested from memory
 GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds the scratch
-_POSITIONS = nonzero_position_table()  # a global array: numba bakes it into the compiled code
 
 # Per-batch scratch of the training kernels (``batch_scratch``): slot s of acts/deltas holds
-# sample s's activations/deltas (Layout.row_width floats each); idx its nonzero input list
-# at s * idx_stride (one shared 0..IN-1 list for dense inputs, stride 0), n_nonzero[s] its
-# length; ``recompute``: batches too large to store the lists find them again per row.
-Scratch = namedtuple("Scratch", "acts deltas idx idx_stride n_nonzero sparse recompute")
-
-
-@jit
-def inputs_are_sparse(X, order):
-    """Whether under half the entries of the first rows of ``order`` are nonzero.
-
-    Measured, not assumed: on dense data the zero test and index list cost more than they
-    save, so the first layer then walks every input.  (Integer arithmetic: no float64.)
-    """
-    rows = min(order.shape[0], DENSITY_ROWS)
-    nonzero = 0
-    for k in range(rows):
-        x = X[order[k]]
-        for i in range(x.shape[0]):
-            nonzero += x[i] != 0
-    return 2 * nonzero < SPARSE_BELOW_HALVES * rows * X.shape[1]
-
-
-@jit_no_refcount
-def prefetch_sample(X, Y, order, k):
-    """Ask for the rows of sample order[k] (if any) before they are needed."""
-    if k < order.shape[0]:
-        row = order[k]
-        x = X[row]
-        for j in range(0, x.shape[0], 64 // x.itemsize):
-            prefetch(x, j)
-        prefetch(Y[row], 0)
-
-
-def compact_nonzero(idx, x):
-    """idx[:n] = positions of the nonzero entries of x, in order; returns n.
-
-    idx needs len(x) + 8 slots.  float32 rows go 8 lanes at a time through a mask and a
-    table of bit positions (``_simd.compact8``, ~4x faster than one at a time); other dtypes
-    take the scalar loop, which is branch-free: every position is written and the count
-    advances only on a nonzero, faster than a branch on MNIST's irregular zero runs.
-    """
-    raise NotImplementedError("compiled only: call from @njit code")
-
-
-@overload(compact_nonzero, jit_options=JIT_OPTIONS)
-def _compact_nonzero_impl(idx, x):
-    if isinstance(x, types.Array) and x.dtype == types.float32 and x.layout == "C":
-        def vector(idx, x):
-            n = 0
-            full = x.shape[0] - x.shape[0] % 8
-            for start in range(0, full, 8):
-                n = compact8(idx, n, x, start, _POSITIONS)
-            for i in range(full, x.shape[0]):
-                idx[n] = i
-                n += x[i] != 0
-            return n
-        return vector
-
-    def scalar(idx, x):
-        n = 0
-        for i in range(x.shape[0]):
-            idx[n] = i
-            n += x[i] != 0
-        return n
-    return scalar
+# sample s's activations/deltas (Layout.row_width floats each); for dense X read sparsely,
+# idx its listed input positions (``_inputs.sample_inputs``) at s * stride, n_nonzero[s]
+# their count; ``stored``: the update reads those lists back, else it asks sample_inputs
+# again (sparse rows: free; dense rows: one shared 0..IN-1 list, or, for batches too large to
+# store the lists, found again row by row).
+Scratch = namedtuple("Scratch", "acts deltas idx stride n_nonzero sparse stored")
 
 
 @jit_no_refcount
@@ -195,8 +139,9 @@ def _activate_output(acts, base, n, padded, code, loss, Y, y_row):
 
 
 @jit_no_refcount
-def _first_layer_forward(acts, base, w, bias, x, idx, n_nonzero, width, b0):
-    """z¹ = b + Σ over listed inputs i of x[i]·Wᵀ[i], 32 lanes (two vectors) per pass.
+def _first_layer_forward(acts, base, w, bias, values, idx, n_nonzero, width, b0):
+    """z¹ = b + Σ_k xₖ·Wᵀ[idx[k]] over the sample's listed inputs, xₖ = ``input_value``
+    (``_inputs.sample_inputs``), 32 lanes (two vectors) per pass.
 
     Two passes' worth of lanes share each index and input load; two accumulator chains per
     vector hide the FMA latency.  A width of 16 (or an odd last 16) takes the one-vector
@@ -212,8 +157,8 @@ def _first_layer_forward(acts, base, w, bias, x, idx, n_nonzero, width, b0):
         while k + 2 <= n_nonzero:
             i0 = idx[k]
             i1 = idx[k + 1]
-            v0 = np.float32(x[i0])
-            v1 = np.float32(x[i1])
+            v0 = np.float32(input_value(values, idx, k))
+            v1 = np.float32(input_value(values, idx, k + 1))
             lo0 = vfma(lo0, v0, vload(w, i0 * width + c))
             hi0 = vfma(hi0, v0, vload(w, i0 * width + c + LANES))
             lo1 = vfma(lo1, v1, vload(w, i1 * width + c))
@@ -221,7 +166,7 @@ def _first_layer_forward(acts, base, w, bias, x, idx, n_nonzero, width, b0):
             k += 2
         if k < n_nonzero:
             i0 = idx[k]
-            v0 = np.float32(x[i0])
+            v0 = np.float32(input_value(values, idx, k))
             lo0 = vfma(lo0, v0, vload(w, i0 * width + c))
             hi0 = vfma(hi0, v0, vload(w, i0 * width + c + LANES))
         vstore(acts, base + c, vadd(lo0, lo1))
@@ -238,14 +183,19 @@ def _first_layer_forward(acts, base, w, bias, x, idx, n_nonzero, width, b0):
             i1 = idx[k + 1]
             i2 = idx[k + 2]
             i3 = idx[k + 3]
-            acc0 = vfma(acc0, np.float32(x[i0]), vload(w, i0 * width + c))
-            acc1 = vfma(acc1, np.float32(x[i1]), vload(w, i1 * width + c))
-            acc2 = vfma(acc2, np.float32(x[i2]), vload(w, i2 * width + c))
-            acc3 = vfma(acc3, np.float32(x[i3]), vload(w, i3 * width + c))
+            v0 = np.float32(input_value(values, idx, k))
+            v1 = np.float32(input_value(values, idx, k + 1))
+            v2 = np.float32(input_value(values, idx, k + 2))
+            v3 = np.float32(input_value(values, idx, k + 3))
+            acc0 = vfma(acc0, v0, vload(w, i0 * width + c))
+            acc1 = vfma(acc1, v1, vload(w, i1 * width + c))
+            acc2 = vfma(acc2, v2, vload(w, i2 * width + c))
+            acc3 = vfma(acc3, v3, vload(w, i3 * width + c))
             k += 4
         while k < n_nonzero:
             i0 = idx[k]
-            acc0 = vfma(acc0, np.float32(x[i0]), vload(w, i0 * width + c))
+            v0 = np.float32(input_value(values, idx, k))
+            acc0 = vfma(acc0, v0, vload(w, i0 * width + c))
             k += 1
         vstore(acts, base + c, vadd(vadd(acc0, acc1), vadd(acc2, acc3)))
 
@@ -271,13 +221,14 @@ def _dense_forward_row(acts, out_base, in_base, w, w0, bias, b0, n_out, in_padde
 
 
 @jit_inline
-def forward_logits(acts, arow, w, bias, x, idx, n_nonzero, net):
-    """Every layer's activations for one input row x, into acts[arow:arow + row width],
-    except the output layer's: it is left as its pre-activations z (the loss may need them).
+def forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net):
+    """Every layer's activations for one sample (its listed inputs), into
+    acts[arow:arow + row width], except the output layer's: it is left as its
+    pre-activations z (the loss may need them).
     """
     n_layers = net.sizes.shape[0] - 1
-    _first_layer_forward(acts, arow + net.a_off[1], w, bias, x, idx, n_nonzero, net.pads[1],
-                         net.b_off[0])
+    _first_layer_forward(acts, arow + net.a_off[1], w, bias, values, idx, n_nonzero,
+                         net.pads[1], net.b_off[0])
     for layer in range(1, n_layers):
         _activate(acts, arow + net.a_off[layer], net.sizes[layer], net.pads[layer],
                   net.activations[layer - 1])
@@ -287,19 +238,20 @@ def forward_logits(acts, arow, w, bias, x, idx, n_nonzero, net):
 
 
 @jit_no_refcount
-def forward_sample(acts, arow, w, bias, x, idx, n_nonzero, net):
-    """Every layer's activations for one input row x, into acts[arow:arow + row width]."""
-    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, net)
+def forward_sample(acts, arow, w, bias, values, idx, n_nonzero, net):
+    """Every layer's activations for one sample (its listed inputs), into
+    acts[arow:arow + row width]."""
+    forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net)
     last = net.sizes.shape[0] - 1
     _activate(acts, arow + net.a_off[last], net.sizes[last], net.pads[last],
               net.activations[last - 1])
 
 
 @jit_inline
-def forward_sample_loss(acts, arow, w, bias, x, idx, n_nonzero, Y, y_row, net, loss):
+def forward_sample_loss(acts, arow, w, bias, values, idx, n_nonzero, Y, y_row, net, loss):
     """``forward_sample``, returning the sample's exact loss against target row Y[y_row] where
     ``loss_from_logits`` (else 0, see ``_activate_output``)."""
-    forward_logits(acts, arow, w, bias, x, idx, n_nonzero, net)
+    forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net)
     last = net.sizes.shape[0] - 1
     return _activate_output(acts, arow + net.a_off[last], net.sizes[last], net.pads[last],
                             net.activations[last - 1], loss, Y, y_row)
@@ -356,36 +308,48 @@ def backward_sample(deltas, acts, arow, w, Y, y_row, net, loss, inv_b):
     return value
 
 
+def stored_inputs(X, row, scratch, s):
+    """Sample s's (values, positions, n) for the update after the batch (``Scratch``)."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+@overload(stored_inputs, jit_options=JIT_OPTIONS)
+def _stored_inputs_impl(X, row, scratch, s):
+    if isinstance(X, types.Array):
+        def dense(X, row, scratch, s):
+            if scratch.stored:
+                at = s * scratch.stride
+                return (X[row],), scratch.idx[at:], scratch.n_nonzero[s]
+            return sample_inputs(X, row, scratch.idx, scratch.sparse)
+        return dense
+    return lambda X, row, scratch, s: sample_inputs(X, row, scratch.idx, scratch.sparse)
+
+
 @jit_inline
 def _update_first_layer(w, scratch, X, order, start, n_rows, net, neg):
-    """Wᵀ⁰ += neg · x δ¹ᵀ per sample: a sparse rank-1 update of the rows of its nonzero
-    inputs, from the stored nonzero lists or found again (``recompute``)."""
-    deltas, idx = scratch.deltas, scratch.idx
+    """Wᵀ⁰ += neg · x δ¹ᵀ per sample: a sparse rank-1 update of the rows of its listed
+    inputs (``stored_inputs``)."""
+    deltas = scratch.deltas
     width = net.pads[1]
     for s in range(n_rows):
-        x = X[order[start + s]]
-        ibase = s * scratch.idx_stride
-        count = scratch.n_nonzero[s]
-        if scratch.recompute:
-            count = compact_nonzero(idx, x)
+        values, idx, count = stored_inputs(X, order[start + s], scratch, s)
         dbase = s * net.row_width + net.a_off[1]
         c = 0
         while c + 2 * LANES <= width:  # two vectors per pass: one index load for both
             d_lo = vload(deltas, dbase + c)
             d_hi = vload(deltas, dbase + c + LANES)
             for k in range(count):
-                i = idx[ibase + k]
-                scale = neg * np.float32(x[i])
-                at = i * width + c
+                scale = neg * np.float32(input_value(values, idx, k))
+                at = idx[k] * width + c
                 vstore(w, at, vfma(vload(w, at), scale, d_lo))
                 vstore(w, at + LANES, vfma(vload(w, at + LANES), scale, d_hi))
             c += 2 * LANES
         if c < width:
             d = vload(deltas, dbase + c)
             for k in range(count):
-                i = idx[ibase + k]
-                at = i * width + c
-                vstore(w, at, vfma(vload(w, at), neg * np.float32(x[i]), d))
+                at = idx[k] * width + c
+                value = np.float32(input_value(values, idx, k))
+                vstore(w, at, vfma(vload(w, at), neg * value, d))
 
 
 @jit_inline
@@ -443,24 +407,24 @@ def update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate):
 
 
 @jit_inline
-def batch_scratch(net, X, order, capacity):
-    """``Scratch`` for batches of up to ``capacity`` rows: activations, deltas, nonzero lists.
+def batch_scratch(net, X, sparse, capacity):
+    """``Scratch`` for batches of up to ``capacity`` rows: activations, deltas, input lists.
 
-    Sparse inputs get one nonzero list per row of the batch (one, rebuilt per row, for
-    batches over MAX_STORED_BATCH: ``recompute``); dense inputs one shared list 0..IN-1.
+    Dense X read sparsely gets one list per row of the batch (one, rebuilt per row, for
+    batches over MAX_STORED_BATCH); dense X read densely one shared list 0..IN-1;
+    ``SparseRows`` none (its rows are their own lists).
     """
     n_in = net.sizes[0]
     acts = np.empty(capacity * net.row_width, np.float32)
     deltas = np.empty(capacity * net.row_width, np.float32)
-    sparse = inputs_are_sparse(X, order)
-    recompute = sparse and capacity > MAX_STORED_BATCH
-    idx_stride = n_in + 8 if sparse and not recompute else 0
-    idx = np.empty(capacity * idx_stride if idx_stride else n_in + 8, np.int32)
-    if not sparse:
-        for i in range(n_in):
-            idx[i] = i
+    stored = is_dense(X) and sparse and capacity <= MAX_STORED_BATCH
+    stride = n_in + 8 if stored else 0
+    slots = capacity if stored else 1
+    idx = np.empty(slots * (n_in + 8), np.int32)
+    for i in range(n_in):
+        idx[i] = i
     n_nonzero = np.full(capacity, n_in, np.int64)
-    return Scratch(acts, deltas, idx, idx_stride, n_nonzero, sparse, recompute)
+    return Scratch(acts, deltas, idx, stride, n_nonzero, sparse, stored)
 
 
 @jit_inline
@@ -469,19 +433,16 @@ def forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows, n
     """Forward and backward of the samples order[start:start + n_rows], sample s into slot
     s of the scratch (its δ carrying ``inv_b``); returns ``total`` plus their losses (exact
     from z where ``loss_from_logits``, else from a)."""
-    n_in = net.sizes[0]
-    acts, deltas, idx = scratch.acts, scratch.deltas, scratch.idx
+    acts, deltas = scratch.acts, scratch.deltas
     for s in range(n_rows):
         prefetch_sample(X, Y, order, start + s + PREFETCH_AHEAD)
         row = order[start + s]
-        x = X[row]
-        ibase = s * scratch.idx_stride
-        if scratch.sparse:
-            scratch.n_nonzero[s] = compact_nonzero(idx[ibase:ibase + n_in + 8], x)
+        at = s * scratch.stride
+        values, idx, n = sample_inputs(X, row, scratch.idx[at:], scratch.sparse)
+        scratch.n_nonzero[s] = n
         arow = s * net.row_width
         # each gives its share of the sample's loss, the other 0 (see loss_from_logits)
-        total += forward_sample_loss(acts, arow, w, bias, x, idx[ibase:],
-                                     scratch.n_nonzero[s], Y, row, net, loss)
+        total += forward_sample_loss(acts, arow, w, bias, values, idx, n, Y, row, net, loss)
         total += backward_sample(deltas, acts, arow, w, Y, row, net, loss, inv_b)
     return total
 
@@ -507,7 +468,7 @@ def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
     capacity = max(1, min(batch_size, n))
     net = fused_layout(sizes, activations)
     theta, w, bias = _packed(params, net)
-    scratch = batch_scratch(net, X, order, capacity)
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), capacity)
     total = ZERO
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
@@ -562,7 +523,7 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     for k in range(state.shape[0]):
         pack_params(packed_state[k, :w_total], packed_state[k, w_total:], state[k], net)
     grad = np.empty(theta.shape[0], np.float32)
-    scratch = batch_scratch(net, X, order, min(batch, GRADIENT_CHUNK))
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), min(batch, GRADIENT_CHUNK))
     alpha = hyper_slot(hyper, HYPER_L2)
     total = ZERO
     for start in range(0, n, batch):
@@ -579,37 +540,23 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     return total / np.float32(n)
 
 
-@jit_inline
-def _row_scratch(n_in, row_width, sparse):
-    """One row's activations buffer and input index list for the inference loops: dense
-    inputs list every index once, sparse ones are listed row by row (compact_nonzero)."""
-    acts = np.empty(row_width, np.float32)
-    idx = np.empty(n_in + 8, np.int32)
-    if not sparse:
-        for i in range(n_in):
-            idx[i] = i
-    return acts, idx, n_in
-
-
 @jit
 def forward_rows(out, w, bias, X, first, last_row, sparse, net):
     """Output activations of rows [first, last_row) of X into out; own scratch, so calls on
     disjoint row ranges may run at the same time."""
     last = net.sizes.shape[0] - 1
-    acts, idx, n_nonzero = _row_scratch(net.sizes[0], net.row_width, sparse)
+    scratch = batch_scratch(net, X, sparse, 1)
     for row in range(first, last_row):
-        x = X[row]
-        if sparse:
-            n_nonzero = compact_nonzero(idx, x)
-        forward_sample(acts, 0, w, bias, x, idx, n_nonzero, net)
+        values, idx, n = sample_inputs(X, row, scratch.idx, sparse)
+        forward_sample(scratch.acts, 0, w, bias, values, idx, n, net)
         for j in range(net.sizes[last]):
-            out[row, j] = acts[net.a_off[last] + j]
+            out[row, j] = scratch.acts[net.a_off[last] + j]
 
 
 @jit_parallel
 def forward_rows_parallel(out, w, bias, X, sparse, net):
     """``forward_rows`` over all of X in blocks of PARALLEL_ROW_BLOCK rows, across threads."""
-    n = X.shape[0]
+    n = n_samples(X)
     n_blocks = (n + PARALLEL_ROW_BLOCK - 1) // PARALLEL_ROW_BLOCK
     for block in prange(n_blocks):
         first = block * PARALLEL_ROW_BLOCK
@@ -622,7 +569,7 @@ def _inference_setup(params, sizes, activations, X):
     check_activations(activations)
     net = fused_layout(sizes, activations)
     theta, w, bias = _packed(params, net)
-    sparse = inputs_are_sparse(X, np.arange(min(X.shape[0], DENSITY_ROWS)))
+    sparse = inputs_are_sparse(X, np.arange(min(n_samples(X), DENSITY_ROWS)))
     return net, w, bias, sparse
 
 
@@ -634,7 +581,7 @@ def fused_forward(out, params, sizes, activations, X):
     are split across threads: one parallel region per call, whose 10–150 µs start-up
     (measured on a busy 2-core machine) is small against thousands of rows.
     """
-    n = X.shape[0]
+    n = n_samples(X)
     net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
     if n >= PARALLEL_MIN_ROWS:
         forward_rows_parallel(out, w, bias, X, sparse, net)
@@ -647,13 +594,12 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
     """``forward_rows`` that also returns the sum of the rows' losses, each taken exactly
     from z at its output layer (``loss_from_logits`` pairs only)."""
     last = net.sizes.shape[0] - 1
-    acts, idx, n_nonzero = _row_scratch(net.sizes[0], net.row_width, sparse)
+    scratch = batch_scratch(net, X, sparse, 1)
+    acts = scratch.acts
     total = ZERO
     for row in range(first, last_row):
-        x = X[row]
-        if sparse:
-            n_nonzero = compact_nonzero(idx, x)
-        total += forward_sample_loss(acts, 0, w, bias, x, idx, n_nonzero, Y, row, net, loss)
+        values, idx, n = sample_inputs(X, row, scratch.idx, sparse)
+        total += forward_sample_loss(acts, 0, w, bias, values, idx, n, Y, row, net, loss)
         for j in range(net.sizes[last]):
             out[row, j] = acts[net.a_off[last] + j]
     return total
@@ -663,7 +609,7 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
 def evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss):
     """``evaluate_rows`` over all of X in blocks of PARALLEL_ROW_BLOCK rows, across threads;
     the blocks' sums are added in block order, so the loss does not depend on the threads."""
-    n = X.shape[0]
+    n = n_samples(X)
     n_blocks = (n + PARALLEL_ROW_BLOCK - 1) // PARALLEL_ROW_BLOCK
     sums = np.empty(n_blocks, np.float32)
     for block in prange(n_blocks):
@@ -689,7 +635,7 @@ def fused_evaluate(out, params, sizes, activations, loss, X, Y):
     if not loss_from_logits(loss, activations[activations.shape[0] - 1]):
         fused_forward(out, params, sizes, activations, X)
         return loss_value(out, Y, loss)
-    n = X.shape[0]
+    n = n_samples(X)
     net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
     if n >= PARALLEL_MIN_ROWS:
         total = evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss)
@@ -709,13 +655,14 @@ def fused_gradient(grads, params, sizes, activations, loss, X, Y):
     """
     check_activations(activations)
     check_loss(loss)
-    n = X.shape[0]
+    n = n_samples(X)
     net = fused_layout(sizes, activations)
     theta = _packed(params, net)[0]
     grad = np.zeros(theta.shape[0], np.float32)
     order = np.arange(n)
     # capacity ≤ GRADIENT_CHUNK ≤ MAX_STORED_BATCH: per-row nonzero lists, never recompute
-    scratch = batch_scratch(net, X, order, max(1, min(n, GRADIENT_CHUNK)))
+    capacity = max(1, min(n, GRADIENT_CHUNK))
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), capacity)
     inv_n = ONE / np.float32(n)
     total = _accumulate_gradient(ZERO, grad, theta, scratch, X, Y, order, 0, n, net, loss,
                                  inv_n)
