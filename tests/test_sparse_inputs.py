@@ -228,6 +228,24 @@ def test_a_non_finite_input_is_found_by_the_epoch_and_nothing_is_lost(rng, optim
         assert (net.epochs_trained, len(net.history)) == state[2:]
 
 
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("n", [30, 5000])  # serial, and across threads
+def test_inference_finds_a_bad_input_whatever_the_activations_drop(rng, activation, bad, n):
+    """predict/evaluate do not pass over X to check it: a bad input makes its row's first
+    pre-activation NaN or ±inf, which the kernels add (·0) to the row's output and loss,
+    though ReLU (max(0, NaN) = 0, −inf -> 0) or σ/tanh (finite at ±inf) would lose it."""
+    net = steepest.Network([20, 16, 3], activation=activation, seed=0)
+    X = rng.random((n, 20)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    net.fit(X[:100], y[:100], epochs=1)
+    X[n // 2, 7] = bad
+    for call in (net.predict, net.forward, lambda X: net.evaluate(X, y)):
+        for given in (X, sp.csr_matrix(X)):
+            with pytest.raises(ValueError, match="X contains NaN or inf"):
+                call(given)
+
+
 def test_values_too_large_for_float32_are_refused(rng):
     X = np.zeros((10, 4))
     X[3, 1] = 1e39  # finite in float64, inf in float32

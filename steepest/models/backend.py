@@ -26,6 +26,10 @@ class Backend:
     to_device: Callable          # host ndarray -> array the kernels accept
     to_host: Callable            # (host ndarray out, backend array) -> None
     sparse_rows: bool            # whether the kernels take ``kernels.rows.SparseRows`` as X
+    # whether a NaN or inf input always makes its row's outputs and loss NaN (the CPU's, see
+    # cpu/_fused.forward_logits): inference then checks X only when an output is not finite,
+    # instead of a pass over X before it
+    bad_inputs_show: bool
 
 
 def _identity(array):
@@ -40,7 +44,7 @@ def _copy_into(out, array):
 def _cpu_backend():
     from ..kernels import cpu
 
-    return Backend("cpu", cpu, _identity, _copy_into, sparse_rows=True)
+    return Backend("cpu", cpu, _identity, _copy_into, sparse_rows=True, bad_inputs_show=True)
 
 
 def _cuda_to_device(array):
@@ -59,7 +63,8 @@ def _cuda_to_host(out, array):
 def _cuda_backend():
     from ..kernels import cuda
 
-    return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, sparse_rows=False)
+    return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, sparse_rows=False,
+                   bad_inputs_show=False)
 
 
 def get_backend(device="auto"):

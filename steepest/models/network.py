@@ -362,27 +362,34 @@ class Network:
         verbose=1 shows a progress bar over X of more than one chunk (see EVAL_CHUNK) when output
         is a terminal.
         """
-        X = check_features(X, self.sizes[0])
+        X = self._inference_features(X)
         out = np.empty((n_rows(X), self.sizes[-1]), np.float32)
         with self._lock:
             for start, stop in _row_chunks(n_rows(X), self._chunk_rows(), verbose,
                                            "forward"):
-                out[start:stop] = self._forward(row_slice(X, start, stop))[0]
+                self._forward(row_slice(X, start, stop), out[start:stop])
+        if not np.isfinite(out).all():
+            check_finite(X)  # a bad input, or a finite one whose sums overflow
         return out
+
+    def _inference_features(self, X, name="X"):
+        """X checked for inference: its finiteness before the kernels, or, where a bad input
+        always shows in the outputs (``Backend.bad_inputs_show``), after them when they
+        are not finite (``check_finite``), which saves a pass over X."""
+        return check_features(X, self.sizes[0], name, finite=not self._backend.bad_inputs_show)
 
     def _chunk_rows(self):
         """Rows per inference call: EVAL_CHUNK, or fewer where the layers are wide."""
         return int(max(1, min(EVAL_CHUNK, EVAL_BYTES // (4 * sum(self.sizes)))))
 
-    def _forward(self, X):
-        """(host outputs, backend outputs) for checked float32 X."""
+    def _forward(self, X, out):
+        """The outputs for checked X into ``out`` (rows of a C-contiguous float32 array: on
+        the CPU the kernel writes there directly)."""
         k = self._backend
-        out = np.empty((n_rows(X), self.sizes[-1]), np.float32)
         out_dev = k.to_device(out)
         k.kernels.network_forward(out_dev, k.to_device(self._params), self._size_array,
                                   self._activation_codes, k.to_device(X))
         k.to_host(out, out_dev)
-        return out, out_dev
 
     def predict_proba(self, X: ArrayLike, verbose: int = 0) -> np.ndarray:
         """Class probabilities, float32.
@@ -414,11 +421,14 @@ class Network:
         targets).  verbose=1 shows a progress bar over X of more than one chunk (EVAL_CHUNK)
         when output is a terminal.
         """
-        X = check_features(X, self.sizes[0])
+        X = self._inference_features(X)
         kind = self._kind_for(y)
         Y, truth = self._targets(y, n_rows(X), kind)
         with self._lock:
-            return self._evaluate(X, Y, truth, verbose, kind)
+            result = self._evaluate(X, Y, truth, verbose, kind)
+        if not np.isfinite(result["loss"]):
+            check_finite(X)
+        return result
 
     def _evaluate(self, X, Y, truth, verbose=0, kind=None):
         k = self._backend

@@ -225,36 +225,45 @@ def forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net):
     """Every layer's activations for one sample (its listed inputs), into
     acts[arow:arow + row width], except the output layer's: it is left as its
     pre-activations z (the loss may need them).
+
+    Returns z¹₀, the first unit's pre-activation, which is NaN or ±inf whenever an input is
+    (b + Σ x·w with finite weights: NaN·w, ±inf·0 and inf − inf are NaN, ±inf·w is ±inf).
+    The activations may lose that (ReLU's max(0, NaN) is 0, σ(±inf) is finite), so the
+    inference loops add z¹₀·0 to what they return: a bad input always shows in its row.
     """
     n_layers = net.sizes.shape[0] - 1
     _first_layer_forward(acts, arow + net.a_off[1], w, bias, values, idx, n_nonzero,
                          net.pads[1], net.b_off[0])
+    first = acts[arow + net.a_off[1]]
     for layer in range(1, n_layers):
         _activate(acts, arow + net.a_off[layer], net.sizes[layer], net.pads[layer],
                   net.activations[layer - 1])
         _dense_forward_row(acts, arow + net.a_off[layer + 1], arow + net.a_off[layer], w,
                            net.w_off[layer], bias, net.b_off[layer], net.sizes[layer + 1],
                            net.pads[layer])
+    return first
 
 
 @jit_no_refcount
 def forward_sample(acts, arow, w, bias, values, idx, n_nonzero, net):
     """Every layer's activations for one sample (its listed inputs), into
-    acts[arow:arow + row width]."""
-    forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net)
+    acts[arow:arow + row width]; returns z¹₀ (``forward_logits``)."""
+    first = forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net)
     last = net.sizes.shape[0] - 1
     _activate(acts, arow + net.a_off[last], net.sizes[last], net.pads[last],
               net.activations[last - 1])
+    return first
 
 
 @jit_inline
 def forward_sample_loss(acts, arow, w, bias, values, idx, n_nonzero, Y, y_row, net, loss):
     """``forward_sample``, returning the sample's exact loss against target row Y[y_row] where
-    ``loss_from_logits`` (else 0, see ``_activate_output``)."""
-    forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net)
+    ``loss_from_logits`` (else 0, see ``_activate_output``), NaN for a bad input
+    (``forward_logits``: + z¹₀·0, which adds nothing to a finite loss)."""
+    first = forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net)
     last = net.sizes.shape[0] - 1
     return _activate_output(acts, arow + net.a_off[last], net.sizes[last], net.pads[last],
-                            net.activations[last - 1], loss, Y, y_row)
+                            net.activations[last - 1], loss, Y, y_row) + first * ZERO
 
 
 @jit_no_refcount
@@ -548,9 +557,10 @@ def forward_rows(out, w, bias, X, first, last_row, sparse, net):
     scratch = batch_scratch(net, X, sparse, 1)
     for row in range(first, last_row):
         values, idx, n = sample_inputs(X, row, scratch.idx, sparse)
-        forward_sample(scratch.acts, 0, w, bias, values, idx, n, net)
+        first = forward_sample(scratch.acts, 0, w, bias, values, idx, n, net)
         for j in range(net.sizes[last]):
             out[row, j] = scratch.acts[net.a_off[last] + j]
+        out[row, 0] += first * ZERO  # NaN for a bad input (forward_logits)
 
 
 @jit_parallel

@@ -160,3 +160,7 @@ def _own_callees():
 _own_callees()
 if CACHE:
     _register_cache_stamp()
+    # Stamp the sources this process imports, now: hashed at the first cache access instead,
+    # a process that edited-and-then-cached (a long test run while the sources change) would
+    # file its old code under the new sources' stamp, and a later process load it.
+    _kernel_set_stamp()
