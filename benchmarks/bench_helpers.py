@@ -1,9 +1,14 @@
-"""Helpers the benchmark files import: smoke mode and the accuracy agreement check.
+"""Helpers the benchmark files import: smoke mode, the accuracy agreement check, and the
+network a public-API benchmark trains.
 
 They live here, not in conftest.py, because tests/ has a conftest.py too and ``from conftest
 import`` would pick whichever pytest loaded first.
 """
 
+import statistics
+import time
+
+import numpy as np
 import workloads
 
 # Accuracy after one epoch, per workload and implementation, filled as the benchmarks run.
@@ -38,3 +43,36 @@ def record_accuracy(benchmark, workload, implementation, value):
             f"{workload}: {implementation} accuracy {value:.4f} vs {other} {other_value:.4f} "
             f"differ by more than {tolerance:.3f}")
     seen[implementation] = value
+
+
+def user_network(work):
+    """The workload's initial network as a user builds it (``work.initial_network()``), its
+    generator set so that ``fit``'s own shuffle (``Generator.permutation(n)`` of the network's
+    generator) draws ``workloads.load_data``'s order: the public-API rows then train on the
+    same parameters in the same order as the kernel rows.  Untimed set-up."""
+    net = work.initial_network()
+    net._rng = np.random.default_rng(workloads.ORDER_SEED)
+    return net
+
+
+def timed(function, *args, **kwargs):
+    """(seconds, result) of one call."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def paired_ratio(numerator, denominator, rounds):
+    """The median over ``rounds`` of numerator's seconds ÷ denominator's, the two run back to
+    back in each round (which goes first alternates), so that the load of a shared machine,
+    which changes between one benchmark's rounds and the next's, weighs on both alike.  Each
+    is a callable that does its own untimed set-up and returns the seconds of its timed
+    part."""
+    ratios = []
+    for round_ in range(rounds):
+        if round_ % 2:
+            below = denominator()
+            ratios.append(numerator() / below)
+        else:
+            ratios.append(numerator() / denominator())
+    return statistics.median(ratios)

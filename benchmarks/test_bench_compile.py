@@ -10,6 +10,20 @@ Each measurement runs in a fresh Python process (numba keeps compiled code per p
 
 Targets (issue 7): first call ≤ 3 s per workload; warm start ≤ 1 s.  The child works on
 random inputs with MNIST's sparsity, not MNIST itself, so data loading is not counted.
+
+The command line's whole first run (issue 14), ``python -m steepest train --epochs 1 --quiet``
+in a fresh process (launch to exit: imports, MNIST, compiling or loading the kernels, the
+epoch on 60,000 images, the test evaluation), wall seconds in extra_info:
+
+* cold: ``STEEPEST_NO_CACHE=1`` (numba's cache off: everything is compiled; the empty
+  ``NUMBA_CACHE_DIR`` it is also given must stay empty) -> ``cli_cold_s`` (target ≤ 6 s);
+* warm: a fresh, empty ``NUMBA_CACHE_DIR``.  With it set, numba puts and looks for every
+  kernel's cache there, never next to the package (``kernels/cpu/_jit.py`` puts numba's
+  user-provided locator first), so the first run compiles everything and writes the cache,
+  as on a fresh install -> ``cli_first_run_s``; a second run from that cache is timed ->
+  ``cli_warm_s`` (reported; the 1 s target is the warm start above).
+
+Smoke mode runs the warm pair only (the cold run costs as much as its first run again).
 """
 
 import json
@@ -47,6 +61,9 @@ print(json.dumps({{"setup_s": t1 - t0, "first_call_s": t2 - t1}}))
 NAMES = ["W1", "W2", "W3", "W4"]
 FIRST_CALL_TARGET_S = 3.0
 WARM_START_TARGET_S = 1.0
+CLI = ["-m", "steepest", "train", "--epochs", "1", "--quiet"]
+CLI_COLD_TARGET_S = 6.0
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _run_child(name, env):
@@ -99,3 +116,59 @@ def test_bench_compile_warm_start(benchmark, name, tmp_path):
                                 first_call_s=round(result["child"]["first_call_s"], 3),
                                 target_s=WARM_START_TARGET_S)
     assert any((tmp_path / "numba-cache").rglob("*.nbi")), "the first child wrote no cache"
+
+
+def _run_cli(env):
+    """Wall seconds of the CLI run from launch to exit, and its last line of output."""
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, *CLI], capture_output=True, text=True, env=env,
+                         cwd=REPO, timeout=600)
+    wall = time.perf_counter() - start
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    lines = out.stdout.strip().splitlines()
+    return wall, lines[-1] if lines else ""
+
+
+def _cache_files(directory):
+    return sorted(str(path) for path in directory.rglob("*.nb[ic]"))
+
+
+def test_bench_cli_cold(benchmark, tmp_path):
+    if smoke(benchmark):
+        pytest.skip("the cold CLI run (every kernel compiled, several seconds) runs only with "
+                    "--benchmark-enable; the warm pair covers the command in the smoke run")
+    benchmark.group = "compile: the CLI's first run (python -m steepest train --epochs 1)"
+    cache = tmp_path / "numba-cache"
+    env = {**os.environ, "STEEPEST_NO_CACHE": "1", "NUMBA_CACHE_DIR": str(cache)}
+    result = {}
+
+    def cold():
+        result["wall"], result["last_line"] = _run_cli(env)
+
+    benchmark.pedantic(cold, rounds=1, iterations=1)
+    assert not _cache_files(cache), "STEEPEST_NO_CACHE=1 run wrote a cache: it was not cold"
+    benchmark.extra_info.update(command="python " + " ".join(CLI), start="cold",
+                                cli_cold_s=round(result["wall"], 3), target_s=CLI_COLD_TARGET_S,
+                                last_line=result["last_line"])
+
+
+def test_bench_cli_warm(benchmark, tmp_path):
+    benchmark.group = "compile: the CLI's first run (python -m steepest train --epochs 1)"
+    cache = tmp_path / "numba-cache"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    env.pop("STEEPEST_NO_CACHE", None)
+    first_run_s, _ = _run_cli(env)  # compiles everything and fills the empty cache
+    filled = _cache_files(cache)
+    assert filled, "the first CLI run wrote no cache into NUMBA_CACHE_DIR"
+    result = {}
+
+    def warm():
+        result["wall"], result["last_line"] = _run_cli(env)
+
+    benchmark.pedantic(warm, rounds=1, iterations=1)
+    added = len(_cache_files(cache)) - len(filled)  # what the warm run compiled afresh: 0
+    benchmark.extra_info.update(command="python " + " ".join(CLI), start="warm",
+                                cli_first_run_s=round(first_run_s, 3),
+                                cli_warm_s=round(result["wall"], 3), cache_files=len(filled),
+                                cache_files_added_by_warm_run=added,
+                                last_line=result["last_line"])
