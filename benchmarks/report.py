@@ -21,7 +21,7 @@ from collections import defaultdict
 
 
 def _impl(bench):
-    return bench.get("extra_info", {}).get("implementation") or bench["params"].get(
+    return bench.get("extra_info", {}).get("implementation") or (bench.get("params") or {}).get(
         "implementation", "?")
 
 
