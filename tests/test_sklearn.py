@@ -28,6 +28,7 @@ _NO_SAMPLE_WEIGHTS = "sample_weight is not supported yet: fit refuses it with a 
 SAMPLE_WEIGHT_CHECKS = ("check_all_zero_sample_weights_error",
                         "check_classifiers_one_label_sample_weights",
                         "check_sample_weight_equivalence_on_dense_data",
+                        "check_sample_weight_equivalence_on_sparse_data",
                         "check_sample_weights_list", "check_sample_weights_not_an_array",
                         "check_sample_weights_not_overwritten", "check_sample_weights_shape")
 
