@@ -135,8 +135,9 @@ def _cache_files(directory):
 
 def test_bench_cli_cold(benchmark, tmp_path):
     if smoke(benchmark):
-        pytest.skip("the cold CLI run (every kernel compiled: 30-45 s on the 2-core VM) runs only with "
-                    "--benchmark-enable; the warm pair covers the command in the smoke run")
+        pytest.skip("the cold CLI run (every kernel compiled: 30-45 s on the 2-core VM) runs "
+                    "only with --benchmark-enable; the warm pair covers the command in the smoke "
+                    "run")
     benchmark.group = "compile: the CLI's first run (python -m steepest train --epochs 1)"
     cache = tmp_path / "numba-cache"
     env = {**os.environ, "STEEPEST_NO_CACHE": "1", "NUMBA_CACHE_DIR": str(cache)}
