@@ -7,12 +7,17 @@ On a machine with an NVIDIA GPU it runs, in about 8 minutes on one H100/H200:
    each kernel path (``--one-epoch-per-path`` below), when the tool is on PATH;
 3. the CUDA benchmarks W1–W3 (``benchmarks/test_bench_cuda.py``) beside PyTorch CUDA eager
    when torch is installed, each checked first against the CPU kernels from the same start;
+4. the launch plan's calibration (``--launch-plans``): for the shapes where the choice
+   matters, one epoch on each SGD path (one block, tiled launches) and the one-block path
+   without the shared-memory opt-in, timed per step beside the plan's estimates, and whether
+   the plan chose the faster path (if not, the constants in ``cuda/loops.py`` need the
+   measured values);
 
 and prints one table: samples/s, × torch, test accuracy on the GPU and on the CPU after the
-same epoch, and how far the GPU's weights are from the CPU's.  Logs and the benchmark JSON
-go to ``$OUT`` (or ``gpu-check/``).  Without a GPU it says so and exits 2, having checked
-nothing: the CUDA code is tested on the simulator and compiled to PTX in CI, but only a GPU
-can show its speed, its races and its limits.
+same epoch, and how far the GPU's weights are from the CPU's; then the launch-plan table.
+Logs and the benchmark JSON go to ``$OUT`` (or ``gpu-check/``).  Without a GPU it says so
+and exits 2, having checked nothing: the CUDA code is tested on the simulator and compiled
+to PTX in CI, but only a GPU can show its speed, its races and its limits.
 """
 
 import json
@@ -83,6 +88,73 @@ def one_epoch_per_path(device="cuda"):
         print(f"{sizes} {options}: one epoch and evaluate ran on {net.backend_device}")
 
 
+# (sizes, batch): the tutorials' networks, W3 around the one-block limit, and wide ones
+LAUNCH_PLAN_SHAPES = [([784, 30, 10], 10), ([784, 16, 16, 10], 1), ([784, 128, 64, 10], 10),
+                      ([784, 128, 64, 10], 32), ([784, 512, 10], 10), ([784, 2048, 10], 1),
+                      ([784, 1024, 1024, 10], 1), ([784, 1024, 1024, 10], 10),
+                      ([784, 1024, 1024, 10], 32)]
+
+
+def time_launch_paths(shapes=LAUNCH_PLAN_SHAPES, rows=2048):
+    """One epoch of ``rows`` samples on each SGD path for each (sizes, batch), after a warm-up
+    epoch: a list of dicts with the seconds per step of "one-block", "one-block 48 KB" (the
+    opt-in switched off) and "tiled", and the plan (``loops.launch_plan``).  Needs a GPU."""
+    import numpy as np
+    from numba import cuda
+
+    import steepest
+    from steepest.kernels.cuda import loops
+
+    rng = np.random.default_rng(0)
+    order = cuda.to_device(rng.permutation(rows))
+    results = []
+    for sizes, batch in shapes:
+        net = steepest.Network(sizes, activation="relu", output="softmax",
+                               loss="cross_entropy", seed=0)
+        X = cuda.to_device(rng.random((rows, sizes[0]), dtype=np.float32))
+        labels = rng.integers(0, sizes[-1], rows)
+        Y = cuda.to_device(np.eye(sizes[-1], dtype=np.float32)[labels])
+        args = (net._size_array, net._activation_codes, net._loss_code, X, Y, order, batch,
+                np.float32(0.01))
+        steps = -(-rows // batch)
+        seconds = {}
+        for name, epoch, opt_in in (("one-block", loops._one_block_epoch, True),
+                                    ("one-block 48 KB", loops._one_block_epoch, False),
+                                    ("tiled", loops._tiled_epoch, True)):
+            loops.SHARED_MEMORY_OPT_IN = opt_in
+            try:
+                params = cuda.to_device(net._params)
+                epoch(params, *args)  # compile (or load) and warm up
+                cuda.synchronize()
+                tick = time.perf_counter()
+                epoch(params, *args)
+                cuda.synchronize()
+                seconds[name] = (time.perf_counter() - tick) / steps
+            finally:
+                loops.SHARED_MEMORY_OPT_IN = True
+        results.append(dict(sizes=sizes, batch=batch, seconds=seconds,
+                            plan=loops.launch_plan(sizes, batch, rows)))
+    return results
+
+
+def launch_plan_table(results):
+    """The launch-plan calibration as text: µs per step measured and estimated, the choice."""
+    lines = [f"{'network':20s} {'batch':>5s} {'one-block':>10s} {'48 KB':>8s} {'tiled':>8s} "
+             f"{'est. one':>9s} {'est. tiled':>10s}  {'plan':9s} faster?"]
+    for found in results:
+        measured, plan = found["seconds"], found["plan"]
+        faster = min(("one-block", "tiled"), key=lambda path: measured[path])
+        estimate = plan["one_block_step_s"]
+        lines.append(
+            f"{'-'.join(map(str, found['sizes'])):20s} {found['batch']:5d} "
+            f"{measured['one-block'] * 1e6:10.1f} {measured['one-block 48 KB'] * 1e6:8.1f} "
+            f"{measured['tiled'] * 1e6:8.1f} "
+            f"{'-' if estimate is None else f'{estimate * 1e6:.1f}':>9s} "
+            f"{plan['tiled_step_s'] * 1e6:10.1f}  {plan['path']:9s} "
+            f"{'yes' if plan['path'] == faster else 'NO: ' + faster}")
+    return "\n".join(lines)
+
+
 def sanitize(log_dir):
     """racecheck and memcheck over ``one_epoch_per_path``: {tool: (ok, seconds, last line)}."""
     tool = shutil.which("compute-sanitizer")
@@ -132,6 +204,8 @@ def main():
                                             "tests", "-q", "-p", "no:cacheprovider"], log_dir)}
     steps.update(sanitize(log_dir))
     bench_json = log_dir / "cuda-benchmarks.json"
+    steps["launch plans"] = run("launch-plans", [sys.executable, __file__, "--launch-plans"],
+                                log_dir)
     steps["benchmarks"] = run("benchmarks", [
         sys.executable, "-m", "pytest", "benchmarks/test_bench_cuda.py", "--benchmark-enable",
         f"--benchmark-json={bench_json}", "-q", "-p", "no:cacheprovider"], log_dir)
@@ -144,6 +218,8 @@ def main():
         from test_bench_cuda import N_TRAIN
 
         print("\n" + table(benchmark_rows(bench_json), N_TRAIN))
+    print("\nlaunch plan, µs per SGD step (one epoch of 2,048 rows):")
+    print((log_dir / "launch-plans.log").read_text().rstrip())
     print(f"\nlogs and benchmark JSON in {log_dir}")
     return 0 if all(ok for ok, _, _ in steps.values()) else 1
 
@@ -152,6 +228,12 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--one-epoch-per-path"]:
         sys.path.insert(0, str(ROOT))
         one_epoch_per_path()
+    elif sys.argv[1:] == ["--launch-plans"]:
+        import warnings
+
+        warnings.simplefilter("ignore")  # numba's low-occupancy warnings: one block is the point
+        sys.path.insert(0, str(ROOT))
+        print(launch_plan_table(time_launch_paths()))
     else:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         sys.exit(main())

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REAL_GPU
+from helpers import REAL_GPU, needs_cuda
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -51,3 +51,31 @@ def test_the_sanitizers_workload_runs(capsys):
     # on the CPU here: the same five paths' options are valid and each trains and evaluates
     gpu_check.one_epoch_per_path(device="cpu")
     assert capsys.readouterr().out.count("one epoch and evaluate ran on cpu") == 5
+
+
+def test_the_launch_plan_table_says_when_the_plan_chose_the_slower_path():
+    def found(one_block, tiled, path):
+        plan = {"path": path, "one_block_step_s": 2e-5, "tiled_step_s": 1.2e-4}
+        return {"sizes": [784, 30, 10], "batch": 10, "plan": plan, "seconds": {
+            "one-block": one_block, "one-block 48 KB": 2 * one_block, "tiled": tiled}}
+
+    lines = gpu_check.launch_plan_table([found(1e-5, 1e-4, "one-block"),
+                                         found(1e-5, 1e-4, "tiled")]).splitlines()
+    assert lines[1].split() == ["784-30-10", "10", "10.0", "20.0", "100.0", "20.0", "120.0",
+                                "one-block", "yes"]
+    assert lines[2].endswith("tiled     NO: one-block")
+
+
+@needs_cuda
+def test_the_launch_plan_timing_runs_every_path():
+    # on the simulator here, tiny: each path trains an epoch and gets a time per step
+    from steepest.kernels.cuda import loops
+
+    results = gpu_check.time_launch_paths([([6, 5, 3], 1), ([6, 5, 3], 3)], rows=6)
+    assert [(r["sizes"], r["batch"]) for r in results] == [([6, 5, 3], 1), ([6, 5, 3], 3)]
+    for found in results:
+        assert set(found["seconds"]) == {"one-block", "one-block 48 KB", "tiled"}
+        assert all(seconds > 0 for seconds in found["seconds"].values())
+        assert found["plan"] == loops.launch_plan([6, 5, 3], found["batch"], 6)
+    assert loops.SHARED_MEMORY_OPT_IN  # switched back on
+    assert len(gpu_check.launch_plan_table(results).splitlines()) == 3

@@ -17,7 +17,10 @@ besides the import in ``load``:
 - the kernel API the kernels use, all standard ``cuda.jit`` surface: ``cuda.jit`` (kernels
   and ``device=True`` functions), ``cuda.grid``, ``threadIdx``/``blockIdx``/``blockDim``,
   ``cuda.syncthreads``, ``cuda.shared.array`` (static, and dynamic with shape 0 sized at
-  launch), ``cuda.local.array``, ``cuda.to_device`` and ``cuda.device_array``.
+  launch), ``cuda.local.array``, ``cuda.to_device`` and ``cuda.device_array``;
+- the shared-memory opt-in (``raise_dynamic_shared_memory``), which reaches below numba-cuda's
+  public API to the compiled kernel's driver handle, and the device attribute read by
+  ``shared_memory_opt_in_bytes``.
 
 Not here: kernels (``steepest.kernels.cuda``) and the device choice (``steepest.models.backend``).
 """
@@ -111,3 +114,43 @@ def unavailable_reason():
     if driver_gpu_count() == 0:
         return f"no NVIDIA GPU or driver was found; {INSTALL_HINT}"
     return None
+
+
+# ------------------------------------------------------------- the shared-memory opt-in
+# A kernel may use up to 48 KB of dynamic shared memory per block unless its own limit is
+# raised through the driver (cuFuncSetAttribute with MAX_DYNAMIC_SHARED_SIZE_BYTES), up to
+# the device's opt-in maximum: 227 KB on Hopper (H100/H200), 163 KB on A100, 99 KB on Ada.
+# numba-cuda has no public API for it (NVIDIA/numba-cuda#94), so the two functions below are
+# the only place steepest touches numba-cuda's driver layer.
+
+
+@functools.cache
+def shared_memory_opt_in_bytes(device_id=None):
+    """The device's opt-in maximum of dynamic shared memory per block, in bytes (the current
+    device when ``device_id`` is None); None on the simulator, which has no such limit."""
+    if simulator_enabled():
+        return None
+    cuda = load()
+    device = cuda.get_current_device() if device_id is None else cuda.gpus[device_id]
+    return int(device.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+
+
+def raise_dynamic_shared_memory(kernel, args, nbytes):
+    """Let ``kernel`` (a ``cuda.jit`` dispatcher) launch with ``nbytes`` of dynamic shared
+    memory when called with ``args``: raises the limit of the compiled specialisation those
+    arguments select, on the current device.  True when the driver accepted it; False on the
+    simulator or when the driver refused (the caller then launches within 48 KB)."""
+    if simulator_enabled():
+        return False
+    from numba.cuda.cudadrv import driver as cuda_driver
+
+    try:
+        compiled = kernel.compile(tuple(kernel.typeof_pyval(arg) for arg in args))
+        function = compiled._codelibrary.get_cufunc()
+        attribute = cuda_driver.binding.CUfunction_attribute \
+            .CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        cuda_driver.driver.cuKernelSetAttribute(attribute, int(nbytes), function.handle,
+                                                function.device.id)
+    except Exception:  # any refusal (old driver, numba-cuda internals moved): stay at 48 KB
+        return False
+    return True

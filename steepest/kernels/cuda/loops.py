@@ -1,36 +1,38 @@
 """Whole training loops on CUDA: per-sample SGD is ONE kernel launch per epoch.
 
-Three paths, chosen by batch size and optimiser:
+Three paths, chosen by batch size, layer widths and optimiser (``launch_plan``):
 
 * **One block per epoch** (per-sample SGD, and mini-batches of up to ``ONE_BLOCK_MAX_BATCH``
-  rows): a single block of ``ONE_BLOCK_THREADS`` threads runs every step of the epoch, with
-  ``syncthreads`` between the phases of a step (forward per layer, output loss and δ, then per
-  layer δ propagation and the update: ``_forward_layer``, ``_output_phase``,
-  ``_backward_layer``, ``_update_layer``), streaming the samples from device memory in the
-  epoch's order.  Its layout (sizes, codes, offsets) travels in one small int64 array, the
-  *plan* (slots listed above ``one_block_plan``).  Small steps are latency-bound, so one
-  block on one SM with no launches and no host round trips beats spreading a 16-wide layer
-  over a grid.  Long dot products are split across threads (each takes every ``parts``-th
-  term, then one thread adds the partial sums out of shared memory): into enough parts to
-  give all threads work (784-long products of a 16-output layer keep 256 threads busy), and
-  at least COALESCE_PARTS, so that consecutive threads read consecutive floats of a W row and
-  of the input row (coalesced) instead of one row each.  A product of n terms is cut into
-  at most ⌈n / MIN_TERMS_PER_THREAD⌉ parts, so short ones (a 16-wide layer's) are not split
-  at all: a reduction and its barrier would cost more than the terms.
+  rows, when the network is narrow enough that one SM does a step sooner than a grid's launches
+  would, see *The launch plan* below): a single block of ``ONE_BLOCK_THREADS`` threads runs
+  every step of the epoch, with ``syncthreads`` between the phases of a step (forward per
+  layer, output loss and δ, then per layer δ propagation and the update: ``_forward_layer``,
+  ``_output_phase``, ``_backward_layer``, ``_update_layer``), streaming the samples from device
+  memory in the epoch's order.  Its layout (sizes, codes, offsets) travels in one small int64
+  array, the *plan* (slots listed above ``one_block_plan``).  Small steps are latency-bound, so
+  one block on one SM with no launches and no host round trips beats spreading a 16-wide layer
+  over a grid.  Long dot products are split across threads (each takes every ``parts``-th term,
+  then one thread adds the partial sums out of shared memory): into enough parts to give all
+  threads work (784-long products of a 16-output layer keep 256 threads busy), and at least
+  COALESCE_PARTS, so that consecutive threads read consecutive floats of a W row and of the
+  input row (coalesced) instead of one row each.  A product of n terms is cut into at most ⌈n /
+  MIN_TERMS_PER_THREAD⌉ parts, so short ones (a 16-wide layer's) are not split at all: a
+  reduction and its barrier would cost more than the terms.
 
-  Shared memory: the kernel takes *dynamic* shared memory, capped at 48 KB per block (the
-  limit without the driver opt-in, which numba-cuda does not expose).  784-16-16-10 in float32
-  is 52 KB, so the whole network does not fit.  The choice: keep the **leading layers'
-  weights in global memory** and the rest in shared memory, cutting at the first layer
-  boundary from which everything fits; the activations and deltas of the batch (and the
-  partial sums) are in shared memory too.  For 784-16-16-10 and 784-30-10 that puts W⁰ (the
-  784-wide layer, read once per sample as coalesced rows, so it stays in L1/L2) in global
-  memory and every later layer in shared memory.  The opt-in (cuFuncSetAttribute through the
-  driver API) was not taken: it cannot be tested without a GPU, and the first layer is the
-  one read in long coalesced rows, where shared memory gains least.  When even the
-  activations do not fit (large layers or batches), they go to a global scratch buffer and
-  the kernel is the same: the *global fallback*, correct for any size, slower.
-  Parameters kept in shared memory are copied in at the start of the epoch and back at the end.
+  Shared memory: the kernel takes *dynamic* shared memory, 48 KB per block unless the
+  kernel's limit is raised through the driver up to the device's opt-in maximum (227 KB on
+  Hopper; ``one_block_shared_limit`` and ``_cuda.raise_dynamic_shared_memory``, used when the
+  device reports it and the driver accepts; a ``gpu`` test proves it).  Within 48 KB,
+  784-16-16-10 in float32 (52 KB) does not fit whole.  The choice: keep the **leading
+  layers' weights in global memory** and the rest in shared memory, cutting at the first
+  layer boundary from which everything fits; the activations and deltas of the batch (and
+  the partial sums) are in shared memory too.  At 48 KB, 784-16-16-10 and 784-30-10 keep W⁰
+  (the 784-wide layer, read once per sample as coalesced rows, so it stays in L1/L2) in
+  global memory and every later layer in shared memory; at 227 KB the whole network is in
+  shared memory.  When even the activations do not fit (large layers or batches), they go to
+  a global scratch buffer and the kernel is the same: the *global fallback*, correct for any
+  size, slower.  Parameters kept in shared memory are copied in at the start of the epoch
+  and back at the end.
 
 * **Tiled steps** (larger mini-batches, and full-batch descent): each step is 3L queued
   launches of the tiled shared-memory matmul kernels of ``network`` (forward fused with bias
@@ -45,11 +47,22 @@ Three paths, chosen by batch size and optimiser:
   more elementwise launch before it adds (α/B)·W to the weights' gradient and each block's
   ‖W‖² to its slot of a per-block sum, read back once per epoch (no atomics: deterministic).
 
+The launch plan (``launch_plan``): the one-block kernel does a step's 3·B·P multiply-adds
+(forward, δ, update of P parameters over a batch of B rows) on ONE SM, with no launches; the
+tiled steps spread them over the whole GPU but pay 3L launches per step, each a numba-cuda
+dispatch from Python.  A step's time on each is estimated from the widths and the batch with
+the constants below (estimates for an H100/H200, to be calibrated there:
+``benchmarks/gpu_check.py --launch-plans`` times both paths on the shapes that matter and
+says whether the plan chose the faster), and the cheaper path runs.  So per-sample and small
+batches of the tutorials' networks keep one launch per epoch, while a 784-1024-1024-10 at
+batch 10 (56 M multiply-adds per step: about 1 ms on one SM) takes the tiled launches.
+
 Each loop returns the epoch's mean loss over samples (each batch's loss before its update).
 """
 
 import numpy as np
 
+from .. import _cuda
 from ..codes import IDENTITY, SOFTMAX
 from ._device import (
     FLOAT32_TYPE,
@@ -92,6 +105,13 @@ ONE_BLOCK_MAX_BATCH = 32       # larger batches take the tiled multi-block steps
 MIN_TERMS_PER_THREAD = 32      # dot products of up to this many terms are never split
 COALESCE_PARTS = 8             # long dot products are split at least this far (coalescing)
 SHARED_MEMORY_BYTES = 48 * 1024  # per block, without the driver opt-in
+SHARED_MEMORY_OPT_IN = True      # raise the one-block kernel's limit where the device allows
+
+# The launch plan's step-time estimates (see the module docstring; calibrate on a GPU):
+ONE_SM_MACS_PER_S = 6e10   # one block of 256 threads on one SM: ~¼ of its 128 FMA/clock
+GRID_MACS_PER_S = 5e12     # the tiled kernels over the whole GPU (well below its peak)
+LAUNCH_S = 2e-5            # one queued numba-cuda launch, its Python dispatch included
+BARRIER_S = 1e-6           # one of the one-block kernel's phases (its syncthreads included)
 
 # ---------------------------------------------------------------------------- the plan
 # The one-block kernel reads its whole layout from ONE small int64 device array, the plan
@@ -484,27 +504,78 @@ def one_block_fits(sizes, batch_size, threads=None, shared_bytes=None):
         <= shared_bytes
 
 
+def step_macs(sizes, batch_size):
+    """Multiply-adds of one SGD step on ``batch_size`` rows: the forward pass, the δ of every
+    layer but the first, and the weights' gradient-and-update, each one per weight per row."""
+    forward = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    backward = forward - sizes[0] * sizes[1]
+    return int(batch_size) * (2 * forward + backward)
+
+
+def launch_plan(sizes, batch_size, n_samples):
+    """How an epoch of SGD in batches of ``batch_size`` over ``n_samples`` samples runs on
+    the GPU, as a dict: ``path`` ("one-block" or "tiled"), the estimated seconds per step of
+    each (``one_block_step_s``, ``tiled_step_s``; None where that path cannot run) and why.
+
+    One-block runs when the batch has at most ONE_BLOCK_MAX_BATCH rows, its layout fits in
+    shared memory (``one_block_fits``) and its estimated step is no slower than the tiled
+    step's; otherwise tiled (3L queued launches per step).
+    """
+    sizes = [int(s) for s in sizes]
+    batch = max(1, min(int(batch_size), int(n_samples)))
+    macs, n_layers = step_macs(sizes, batch), len(sizes) - 1
+    tiled = 3 * n_layers * LAUNCH_S + macs / GRID_MACS_PER_S
+    one_block, reason = None, None
+    if int(batch_size) > ONE_BLOCK_MAX_BATCH:
+        reason = f"batches above {ONE_BLOCK_MAX_BATCH} rows take the tiled launches"
+    elif not one_block_fits(sizes, batch):
+        reason = "the one-block layout does not fit in shared memory"
+    else:
+        one_block = macs / ONE_SM_MACS_PER_S + (3 * n_layers + 1) * BARRIER_S
+        reason = (f"one SM does a step of {macs:,} multiply-adds in ~{one_block * 1e6:.0f} µs "
+                  f"against ~{tiled * 1e6:.0f} µs for {3 * n_layers} launches")
+    path = "one-block" if one_block is not None and one_block <= tiled else "tiled"
+    return dict(path=path, one_block_step_s=one_block, tiled_step_s=tiled, reason=reason)
+
+
 def sgd_epoch_path(sizes, batch_size, n_samples):
     """Which kernels an epoch of SGD in batches of ``batch_size`` over ``n_samples`` samples
-    runs: "one-block" (one launch per epoch) for batches of up to ONE_BLOCK_MAX_BATCH rows
-    whose layout fits in shared memory, else "tiled" (3L queued launches per step)."""
-    batch = max(1, min(int(batch_size), int(n_samples)))
-    if int(batch_size) <= ONE_BLOCK_MAX_BATCH and one_block_fits(sizes, batch):
-        return "one-block"
-    return "tiled"
+    runs: "one-block" (one launch per epoch) or "tiled" (3L queued launches per step), as
+    ``launch_plan`` chooses from the batch and the widths."""
+    return launch_plan(sizes, batch_size, n_samples)["path"]
+
+
+def one_block_shared_limit():
+    """Dynamic shared memory per block the one-block kernel may plan for on this device:
+    the device's opt-in maximum (Hopper: 227 KB) when SHARED_MEMORY_OPT_IN, else (and on the
+    simulator) SHARED_MEMORY_BYTES."""
+    if not SHARED_MEMORY_OPT_IN:
+        return SHARED_MEMORY_BYTES
+    return max(SHARED_MEMORY_BYTES, _cuda.shared_memory_opt_in_bytes() or 0)
 
 
 def _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
+    """Per-sample or small-batch SGD as ONE launch; returns (mean loss, the layout used)."""
     n = int(order.shape[0])
     batch_size = max(1, min(int(batch_size), n))
-    layout = one_block_layout(sizes, batch_size, ONE_BLOCK_THREADS, SHARED_MEMORY_BYTES)
-    plan = device_ints(one_block_plan(sizes, activations, loss, batch_size, layout))
-    scratch = cuda.device_array(1 if layout["work_in_shared"] else layout["work_size"],
-                                np.float32)
     loss_out = cuda.device_array(1, np.float32)
-    _sgd_epoch_one_block_kernel[1, ONE_BLOCK_THREADS, 0, layout["shared_bytes"]](
-        params, plan, flat(X), flat(Y), order, np.float32(learning_rate), scratch, loss_out)
-    return float(loss_out.copy_to_host()[0])
+
+    def arguments(layout):
+        plan = device_ints(one_block_plan(sizes, activations, loss, batch_size, layout))
+        scratch = cuda.device_array(1 if layout["work_in_shared"] else layout["work_size"],
+                                    np.float32)
+        return (params, plan, flat(X), flat(Y), order, np.float32(learning_rate), scratch,
+                loss_out)
+
+    kernel = _sgd_epoch_one_block_kernel
+    layout = one_block_layout(sizes, batch_size, ONE_BLOCK_THREADS, one_block_shared_limit())
+    args = arguments(layout)
+    if layout["shared_bytes"] > SHARED_MEMORY_BYTES and not _cuda.raise_dynamic_shared_memory(
+            kernel, args, layout["shared_bytes"]):
+        layout = one_block_layout(sizes, batch_size, ONE_BLOCK_THREADS, SHARED_MEMORY_BYTES)
+        args = arguments(layout)
+    kernel[1, ONE_BLOCK_THREADS, 0, layout["shared_bytes"]](*args)
+    return float(loss_out.copy_to_host()[0]), layout
 
 
 def _tiled_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
@@ -527,23 +598,23 @@ def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_siz
                         learning_rate):
     """One epoch of mini-batch SGD over the samples in ``order``; the last batch may be short.
 
-    Batches of up to ONE_BLOCK_MAX_BATCH rows run as one launch (one block), larger ones (and
-    any whose one-block layout would not fit in shared memory, see ``sgd_epoch_path``) as 3L
-    queued tiled launches per step.
+    Batches of up to ONE_BLOCK_MAX_BATCH rows of a narrow enough network run as one launch
+    (one block), larger ones (and wide networks, and any whose one-block layout would not
+    fit in shared memory, see ``launch_plan``) as 3L queued tiled launches per step.
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
     activations = check_codes("activations", activations, "activation")
     loss = check_code("loss", loss, "loss")
     if sgd_epoch_path(sizes, batch_size, order.shape[0]) == "one-block":
         return _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
-                                learning_rate)
+                                learning_rate)[0]
     return _tiled_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
                         learning_rate)
 
 
 def sgd_epoch_per_sample(params, sizes, activations, loss, X, Y, order, learning_rate):
     """One epoch of per-sample SGD: an update after every sample, in ``order``, in ONE launch
-    (tiled steps of one row if the one-block layout would not fit, see ``sgd_epoch_path``).
+    (tiled steps of one row for a network too wide for one SM, see ``launch_plan``).
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
@@ -551,7 +622,7 @@ def sgd_epoch_per_sample(params, sizes, activations, loss, X, Y, order, learning
     loss = check_code("loss", loss, "loss")
     if sgd_epoch_path(sizes, 1, order.shape[0]) == "tiled":
         return _tiled_epoch(params, sizes, activations, loss, X, Y, order, 1, learning_rate)
-    return _one_block_epoch(params, sizes, activations, loss, X, Y, order, 1, learning_rate)
+    return _one_block_epoch(params, sizes, activations, loss, X, Y, order, 1, learning_rate)[0]
 
 
 def gd_step_full_batch(params, sizes, activations, loss, X, Y, learning_rate):
