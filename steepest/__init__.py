@@ -48,8 +48,9 @@ _LAZY = {
     "DivergenceWarning": "steepest.models.descent",
 }
 
-# Public submodules, imported on first use as well.
-_MODULES = {"optimizers": "steepest.optimizers"}
+# Public submodules, imported on first use as well (steepest.distributed imports mpi4py only
+# when a communicator is used).
+_MODULES = {"optimizers": "steepest.optimizers", "distributed": "steepest.distributed"}
 
 __all__ = sorted(_LAZY) + sorted(_MODULES)
 

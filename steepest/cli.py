@@ -215,6 +215,12 @@ def _add_train_parser(commands):
     train.add_argument("--quiet", action="store_true",
                        help="no progress bar or per-epoch lines (the final accuracy still "
                             "prints)")
+    train.add_argument("--distributed", action="store_true",
+                       help="train on every process of an MPI job, as in mpiexec -n 4 python "
+                            "-m steepest train --distributed (needs pip install "
+                            "'steepest[mpi]'): each batch is split across the processes and "
+                            "their gradients summed; rank 0 prints and writes the files; on "
+                            "the CPU")
 
 
 def _given(args):
@@ -304,49 +310,101 @@ def _epochs(n):
     return f"{n} epoch" + ("" if n == 1 else "s")
 
 
+def _communicator(args):
+    """MPI.COMM_WORLD with --distributed (which trains on the CPU), else None."""
+    if not args.distributed:
+        return None
+    if args.device == "cuda":
+        raise ValueError("--distributed trains on the CPU only; got --device cuda")
+    args.device = "cpu"  # "auto" would take a GPU where there is one
+    from steepest import distributed
+
+    try:
+        return distributed.world()
+    except ImportError as exc:
+        raise ValueError(f"--distributed: {exc}") from None
+
+
+def _lead(args):
+    """Whether this process prints and writes files: rank 0 of a --distributed job, or the
+    only process."""
+    if not getattr(args, "distributed", False):
+        return True
+    from steepest import distributed
+
+    try:
+        return distributed.world().Get_rank() == 0
+    except ImportError:
+        return True
+
+
+def _silent(*args, **kwargs):
+    pass
+
+
 def train(args):
     """The `train` command.  The network comes first, so a bad checkpoint or an impossible
-    architecture fails before the data is read; then one ``fit`` call for all the epochs."""
-    given = _given(args)
-    net, settings = _resumed_network(args, given) if args.resume else _new_network(args, given)
-    X, y, Xt, yt = _mnist(args)
+    architecture fails before the data is read; then one ``fit`` call for all the epochs.
+    With --distributed every process runs this; rank 0 alone prints and writes files."""
+    comm = _communicator(args)
+    say = print if _lead(args) else _silent
+    world = "" if comm is None else f", world size {comm.Get_size()}"
+
+    def set_up():
+        given = _given(args)
+        net, settings = _resumed_network(args, given) if args.resume else \
+            _new_network(args, given)
+        return net, settings, _mnist(args)
+
+    if comm is None:
+        net, settings, (X, y, Xt, yt) = set_up()
+    else:  # a failure on one process (its data, its checkpoint) stops them all
+        from steepest import distributed
+
+        net, settings, (X, y, Xt, yt) = distributed.agree(comm, set_up)
+        distributed.limit_threads(comm)  # the final evaluation too, not only fit
     options = _fit_options(net, settings, args.resume)
     schedule = settings["lr_schedule"]
-    print(f"{net}: {net.n_parameters:,} parameters, {len(X):,} training samples, "
-          f"batch size {settings['batch_size'] or 'full'}, {settings['optimizer']} at learning "
-          f"rate {settings['learning_rate']}"
-          + (f", schedule {_shown(schedule)}" if schedule else "")
-          + (f", resuming after epoch {net.epochs_trained}" if args.resume else ""))
+    say(f"{net}: {net.n_parameters:,} parameters, {len(X):,} training samples, "
+        f"batch size {settings['batch_size'] or 'full'}, {settings['optimizer']} at learning "
+        f"rate {settings['learning_rate']}"
+        + (f", schedule {_shown(schedule)}" if schedule else "")
+        + (f", resuming after epoch {net.epochs_trained}" if args.resume else "") + world)
     if net.epochs_trained >= args.epochs:
-        print(f"nothing to train: the checkpoint has trained {_epochs(net.epochs_trained)} "
-              f"already and --epochs {args.epochs} asks for {args.epochs} in all")
+        say(f"nothing to train: the checkpoint has trained {_epochs(net.epochs_trained)} "
+            f"already and --epochs {args.epochs} asks for {args.epochs} in all")
     started = time.perf_counter()
-    epochs = _train_epochs(net, (X, y, Xt, yt), options, args)
+    epochs = _train_epochs(net, (X, y, Xt, yt), options, args, comm)
     if epochs is None:
         return 130  # Ctrl-C, after saving the last completed epoch
     final = net.evaluate(Xt, yt)
     # --quiet hides the progress, never the result
     in_run = f"{len(epochs) or 'none'} in this run, " if args.resume else ""
-    print(f"final test accuracy {final['accuracy']:.2%} after {_epochs(net.epochs_trained)} "
-          f"({in_run}{time.perf_counter() - started:.1f} s, device {net.backend_device})")
-    if args.save:
+    say(f"final test accuracy {final['accuracy']:.2%} after {_epochs(net.epochs_trained)} "
+        f"({in_run}{time.perf_counter() - started:.1f} s, device {net.backend_device}{world})")
+    if args.save and _lead(args):
         net.save(args.save)
-        print(f"saved to {args.save}")
-    if args.metrics_json:
-        _write_json(args.metrics_json, _metrics(net, settings, epochs, final))
+        say(f"saved to {args.save}")
+    if args.metrics_json and _lead(args):
+        metrics = _metrics(net, settings, epochs, final)
+        metrics["world_size"] = 1 if comm is None else comm.Get_size()
+        _write_json(args.metrics_json, metrics)
     return 0
 
 
-def _train_epochs(net, data, options, args):
+def _train_epochs(net, data, options, args, comm=None):
     """Fit up to --epochs in all in one ``fit`` call (the training data is checked, copied and
     set up once): the per-epoch rows, or None after Ctrl-C, which saves the last completed
     epoch first.  A callback after each epoch prints its line and keeps its row and a
-    snapshot of the network for Ctrl-C."""
+    snapshot of the network for Ctrl-C.  With ``comm`` (--distributed) the processes train
+    together and only rank 0 prints; Ctrl-C then ends every process (see
+    ``steepest.distributed``), and --checkpoint holds the last epoch it saved."""
     from steepest.models.checkpoint import write_checkpoint
 
     X, y, Xt, yt = data
     remaining = args.epochs - net.epochs_trained
-    bar = None if args.quiet else _bar(max(0, remaining))
+    quiet = args.quiet or not _lead(args)
+    bar = None if quiet else _bar(max(0, remaining))
     snapshot = _snapshot(net)  # the state after the last completed epoch, for Ctrl-C
     rows = []
 
@@ -363,14 +421,14 @@ def _train_epochs(net, data, options, args):
         if bar is not None:
             bar.write(line)
             bar.update(1)
-        elif not args.quiet:
+        elif not quiet:
             print(line)
         return False  # never stops training
 
     try:
         if remaining > 0:
             net.fit(X, y, epochs=remaining, validation_data=(Xt, yt),
-                    checkpoint=args.checkpoint, callbacks=[epoch_ended], **options)
+                    checkpoint=args.checkpoint, callbacks=[epoch_ended], comm=comm, **options)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -515,5 +573,6 @@ def main(argv=None):
     try:
         return descend(args) if args.command == "descend" else train(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if _lead(args):  # with --distributed every rank raises the same error
+            print(f"error: {exc}", file=sys.stderr)
         return 2

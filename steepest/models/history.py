@@ -10,7 +10,8 @@ class History:
     spaced training rows), ``val_loss``, ``val_accuracy`` (with validation data),
     ``samples_per_s``, ``seconds``, ``learning_rate``, and ``grad_norms`` (per-layer
     ‖∂L/∂Wˡ‖ on a fixed probe batch after the epoch, input layer first).  ``device`` names the
-    device that ran; ``warmup_seconds`` the compile (or cache load) before epoch 1;
+    device that ran; ``world_size`` the number of processes that trained together
+    (``fit(comm=...)``, else 1); ``warmup_seconds`` the compile (or cache load) before epoch 1;
     ``warnings`` the ``TrainingWarning`` messages of the run (unscaled inputs, layers that no
     gradient reaches).  Epochs are numbered by the network's count, so a second ``fit``
     call's history starts where the first one's ended.
@@ -20,8 +21,11 @@ class History:
     epochs.
     """
 
-    def __init__(self, device):
+    world_size = 1  # read by histories pickled before it existed
+
+    def __init__(self, device, world_size=1):
         self.device = device
+        self.world_size = world_size  # processes that trained together (MPI), else 1
         self.history = {}
         self.warmup_seconds = 0.0  # compiling (or loading cached) kernels before epoch 1
         self.warnings = []  # TrainingWarning messages, in the order they were raised
@@ -59,8 +63,9 @@ class History:
         return len(self.history.get("epoch", []))
 
     def to_dict(self):
-        """A JSON-ready dict: the device and every per-epoch list."""
-        return {"device": self.device, "warmup_seconds": self.warmup_seconds,
+        """A JSON-ready dict: the device, the world size and every per-epoch list."""
+        return {"device": self.device, "world_size": self.world_size,
+                "warmup_seconds": self.warmup_seconds,
                 "warnings": list(self.warnings), **{k: list(v) for k, v in self.history.items()}}
 
     def plot(self, path, keys=None):

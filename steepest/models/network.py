@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .. import distributed
 from ..kernels import codes
 from ..kernels.rows import SparseRows, n_rows, row_slice, take_rows, to_dense
 from ..progress import progress_bar
@@ -124,6 +126,11 @@ class _FitPlan:
     schedule: object
     checkpoint: object
     checkpoint_every: int
+    replicas: object = None  # distributed.Replicas when fit trains over MPI, else None
+
+    @property
+    def world_size(self):
+        return 1 if self.replicas is None else self.replicas.size
 
 
 @dataclass
@@ -460,7 +467,8 @@ class Network:
             callbacks: Sequence[Callable[[int, dict], Any]] | None = None,
             lr_schedule: Schedule | str | Callable[[int, float, dict], float] | None = None,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
-            optimizer: str | Optimizer | type[Optimizer] | None = None) -> History:
+            optimizer: str | Optimizer | type[Optimizer] | None = None,
+            comm: Any = None, sync: str = "gradient") -> History:
         """Train by gradient descent; returns a ``History`` of this call's epochs.
 
         Each epoch is one compiled kernel call; validation, schedules, callbacks and
@@ -520,6 +528,20 @@ class Network:
             optimiser of the last call (SGD for a new network).  The optimiser's state
             (velocity, moments, step count) stays with the network, so successive ``fit``
             calls and checkpoints continue it; a different optimiser starts from fresh state.
+        comm : mpi4py communicator, optional
+            Train over the processes of ``comm`` (e.g. ``MPI.COMM_WORLD`` in a script run by
+            ``mpiexec -n K``; needs ``pip install 'steepest[mpi]'``, see
+            ``steepest.distributed``).  Every rank calls ``fit`` with the same X, y and
+            arguments; the network starts from rank 0's weights, optimiser state and
+            shuffling state.  None (the default): this process alone.  On the CPU only.
+        sync : str
+            How the ranks train together.  "gradient": synchronous data parallelism; each
+            global batch of ``batch_size`` rows (the same batches as one process) is split
+            across the ranks, one Allreduce per batch sums their gradients, and every rank
+            applies the same update, so the weights equal a one-process ``fit`` to float32
+            rounding.  ``batch_size`` (or, full batch, the number of rows) must be at least
+            the number of ranks.  Only rank 0 writes ``checkpoint``, shows the progress bar
+            and warns; the history (the same on every rank) records ``world_size``.
 
         Raises
         ------
@@ -535,16 +557,27 @@ class Network:
             layers that no gradient reaches (dead or saturated units).  Each warning is
             also recorded in ``History.warnings``.
         """
-        with self._lock:
+        distributed.check_sync(sync)
+        replicas = None if comm is None else distributed.Replicas(comm, sync)
+
+        def make_plan():
             # a dense X of mostly zeros is compacted once when the call reads it twice or more
-            epochs = check_count(epochs, "epochs", 0)
-            compact = self._backend.sparse_rows and epochs > 1
+            n_epochs = check_count(epochs, "epochs", 0)
+            compact = self._backend.sparse_rows and n_epochs > 1
             data = self._training_data(X, y, validation_data, validation_split, compact,
-                                       epochs > 0)
-            plan = self._plan_fit(data, epochs, batch_size, learning_rate, shuffle, verbose,
+                                       n_epochs > 0)
+            return self._plan_fit(data, n_epochs, batch_size, learning_rate, shuffle, verbose,
                                   callbacks, lr_schedule, checkpoint, checkpoint_every,
-                                  optimizer)
-            return self._run_fit(plan)
+                                  optimizer, replicas)
+
+        with self._lock:
+            if replicas is None:
+                return self._run_fit(make_plan())
+            # an error on any rank raises on every rank, before any work
+            plan = replicas.agree_on(make_plan, self._plan_signature)
+            with replicas.training():  # a lone failure aborts every rank, never hangs one
+                self._share_training_state(plan)
+                return self._run_fit(plan)
 
     def _training_data(self, X, y, validation_data, validation_split, compact, trains):
         """The checked training arrays, the network's multilabel once it trains on them and
@@ -561,7 +594,7 @@ class Network:
         return X, Y, truth, multilabel, validation
 
     def _plan_fit(self, data, epochs, batch_size, learning_rate, shuffle, verbose, callbacks,
-                  lr_schedule, checkpoint, checkpoint_every, optimizer):
+                  lr_schedule, checkpoint, checkpoint_every, optimizer, replicas=None):
         """Every other argument checked and resolved against the network's training state,
         before anything changes: a ``_FitPlan`` (``data`` from ``_training_data``)."""
         X, Y, truth, multilabel, validation = data
@@ -578,9 +611,47 @@ class Network:
             checkpoint = os.fspath(checkpoint)
             checkpoint_every = check_count(checkpoint_every, "checkpoint_every", 1)
         schedule = self._resolve_schedule(lr_schedule)
+        callbacks = _check_callbacks(callbacks)
+        if replicas is not None:
+            if self.backend_device != "cpu":
+                raise ValueError(f"comm: distributed training runs on the CPU only; this "
+                                 f"network runs on {self.backend_device!r} "
+                                 f"(device={self.device!r}): create it with device='cpu'")
+            replicas.check_batch(n_rows(X) if batch_size is None else batch_size,
+                                 given=batch_size)
+            if not replicas.lead:  # rank 0 owns the progress bar and the files
+                verbose, checkpoint = 0, None
         return _FitPlan(X, Y, truth, multilabel, epochs, batch_size, opt, bool(shuffle), validation,
-                        verbose, _check_callbacks(callbacks), schedule, checkpoint,
-                        checkpoint_every)
+                        verbose, callbacks, schedule, checkpoint, checkpoint_every, replicas)
+
+    def _plan_signature(self, plan):
+        """What must be the same on every rank of a distributed fit, keyed by the argument
+        that sets it: the architecture, the training state's epoch count, the arguments, and
+        X and y (their sizes, and a checksum of up to 32 evenly spaced rows)."""
+        n = n_rows(plan.X)
+        rows = np.unique(np.linspace(0, n - 1, min(n, 32)).astype(np.int64))
+        sample = take_rows(plan.X, rows)
+        parts = (sample.indices, sample.data) if isinstance(sample, SparseRows) else (sample,)
+        schedule = plan.schedule
+        return {"network": repr(self), "epochs_trained": self.epochs_trained,
+                "epochs": plan.epochs, "batch_size": plan.batch_size,
+                "optimizer": plan.opt.to_config(), "shuffle": plan.shuffle,
+                "lr_schedule": schedule.to_config() if isinstance(schedule, Schedule)
+                else type(schedule).__name__,
+                "X": (n, zlib.crc32(b"".join(np.ascontiguousarray(p).tobytes() for p in parts))),
+                "y": (plan.Y.shape, zlib.crc32(np.ascontiguousarray(plan.Y[rows]).tobytes())),
+                "validation_data": None if plan.validation is None
+                else n_rows(plan.validation[0])}
+
+    def _share_training_state(self, plan):
+        """Rank 0's parameters, optimiser state and step, and shuffling generator on every
+        rank (Horovod's broadcast of the initial state): ranks whose networks were seeded
+        differently, or not at all, start as one and stay one."""
+        replicas = plan.replicas
+        state, step = self._optimizer_state(plan.opt)
+        for array in (self._params, state, step):
+            replicas.broadcast(array)
+        self._rng.bit_generator.state = replicas.broadcast_object(self._rng.bit_generator.state)
 
     def _resolve_optimizer(self, optimizer, learning_rate):
         """The call's optimiser: as given, else the network's last one; the learning rate
@@ -620,7 +691,7 @@ class Network:
 
     def _run_fit(self, plan):
         """The training phases: set up, warm up, epochs, finish."""
-        history = History(self.backend_device)
+        history = History(self.backend_device, world_size=plan.world_size)
         self._remember_training(plan)
         run = self._start_run(plan, history)
         for callback in plan.callbacks:
@@ -639,8 +710,11 @@ class Network:
                                           if key in ("loss", "val_accuracy", "samples_per_s")})
                     progress.update(1)
                 # every callback sees every epoch, even after one of them asked to stop
-                if any([bool(callback(metrics["epoch"], dict(metrics)))
-                        for callback in plan.callbacks]):
+                stop = any([bool(callback(metrics["epoch"], dict(metrics)))
+                            for callback in plan.callbacks])
+                if plan.replicas is not None:  # all ranks stop, or none
+                    stop = plan.replicas.any(stop)
+                if stop:
                     break
         finally:
             if progress is not None:
@@ -659,7 +733,8 @@ class Network:
         X, Y, n = plan.X, plan.Y, n_rows(plan.X)
         state, step = self._optimizer_state(plan.opt)
         if plan.epochs:
-            history.warmup_seconds = self._warm_up(X, Y, plan.batch_size, plan.opt)
+            history.warmup_seconds = self._warm_up(X, Y, plan.batch_size, plan.opt,
+                                                   plan.replicas)
         # A fixed probe batch: after each epoch, its per-layer gradient norms go into the
         # history (vanishing/exploding gradients show there) and reveal a saturated network.
         probe = min(n, PROBE_ROWS)
@@ -683,7 +758,8 @@ class Network:
             plan.schedule(epoch, plan.opt.learning_rate, self._log),
             "the learning rate from lr_schedule")
         n = n_rows(plan.X)
-        run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, n, plan.batch_size, plan.opt, rate)
+        run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, n, plan.batch_size, plan.opt, rate,
+                                       plan.replicas)
         last_good = self._training_snapshot()
         order = self._rng.permutation(n) if plan.shuffle else np.arange(n)
         start = time.perf_counter()
@@ -694,6 +770,8 @@ class Network:
         seconds = time.perf_counter() - start
         probe_loss, norms, moving = self._probe_gradient(run.params_dev, *run.probe_dev)
         problem = self._divergence(loss, probe_loss, moving, run.start_loss)
+        if plan.replicas is not None:  # every rank goes on, or every rank raises
+            problem = plan.replicas.first_problem(problem)
         if problem is not None:
             self._restore_training_snapshot(last_good)
             check_finite(plan.X)  # a NaN or inf input shows here first (training_features)
@@ -828,7 +906,7 @@ class Network:
                                          "validation_data[1]")
         return X_val, Y_val, truth_val
 
-    def _warm_up(self, X, Y, batch_size, opt):
+    def _warm_up(self, X, Y, batch_size, opt, replicas=None):
         """Compile (or load from cache) the epoch kernel on a few samples and scratch copies
         of the parameters and optimiser state, so epoch 1's samples/s measures training, not
         the compiler."""
@@ -836,8 +914,7 @@ class Network:
         tic = time.perf_counter()
         few = min(n_rows(X), 2 * batch_size if batch_size else 64)
         run = self._epoch_runner(k.to_device(row_slice(X, 0, few)), k.to_device(Y[:few]), few,
-                                 batch_size,
-                                 opt, opt.learning_rate)
+                                 batch_size, opt, opt.learning_rate, replicas)
         state, step = self._optimizer_state(opt)
         run(k.to_device(self._params.copy()), k.to_device(state.copy()),
             k.to_device(step.copy()), np.arange(few))
@@ -882,15 +959,18 @@ class Network:
             offset += n_out * n_in + n_out
         return loss, norms, bool(np.any(grads))
 
-    def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate):
+    def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate, replicas=None):
         """A function (params, state, step, host order) -> epoch loss for the mode at hand.
 
         Plain SGD without weight decay and without scikit-learn's penalty alpha takes the
         dedicated SGD loops (the fastest kernels); every other optimiser (and SGD with either
-        penalty) the general loop, which also updates its state and step.
+        penalty) the general loop, which also updates its state and step.  Over MPI
+        (``replicas``), the gradient-mode loop of ``steepest.distributed`` (every optimiser).
         """
         k = self._backend
         net = (self._size_array, self._activation_codes, self._loss_code)
+        if replicas is not None:
+            return replicas.epoch_runner(k.kernels, net, X_dev, Y_dev, n, batch_size, opt, rate)
         if opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0:
             lr = np.float32(rate)
             if batch_size == 1:

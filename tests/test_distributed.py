@@ -1,0 +1,378 @@
+"""steepest.distributed: data-parallel training over MPI in gradient mode.
+
+The tests that need MPI write a script to tmp_path and launch ``mpiexec -n 2 python script``
+as a subprocess with a timeout, so a hang fails the test instead of blocking the run; they
+skip with the reason when mpi4py or mpiexec is missing (``pip install -e ".[mpi]"``).  The
+child scripts compare against one process in the same run.  MPI never starts in the pytest
+process itself.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import steepest
+from steepest.distributed import check_comm, rank_and_size, shard, shard_rows
+
+# A launch takes seconds with Numba's cache warm; a cold cache compiles the kernels first
+# (about 40 s on two busy cores), so the limit leaves room for that and still ends a hang.
+TIMEOUT = 240
+RANKS = 2
+# gradient mode against one process: the same updates, the sums taken in another order.
+# Measured: at most 9e-7 apart after 3 epochs (weights of size ~0.5).
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def _mpiexec():
+    found = shutil.which("mpiexec")
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return found or (beside if os.access(beside, os.X_OK) else None)
+
+
+MPIEXEC = _mpiexec()
+needs_mpi = pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
+    reason="needs mpi4py and mpiexec: pip install -e '.[mpi]'")
+
+# Shared by the child scripts: data, a network, and where to write results.
+PREAMBLE = """
+import json, os, sys
+import numpy as np
+from mpi4py import MPI
+import steepest
+comm = MPI.COMM_WORLD
+rank = comm.Get_rank()
+out = sys.argv[1]
+rng = np.random.default_rng(1)
+X = rng.random((203, 12), dtype=np.float32)   # 203: the last batches are short
+y = rng.integers(0, 3, 203)
+
+def network(seed=3):
+    return steepest.Network([12, 9, 3], activation="tanh", loss="cross_entropy", seed=seed,
+                            device="cpu")
+"""
+
+
+def launch(tmp_path, body, *args, module=True):
+    """Run PREAMBLE + body on RANKS processes (under ``python -m mpi4py``, which aborts
+    every rank on an uncaught exception, unless ``module`` is False); the finished process."""
+    script = tmp_path / "child.py"
+    script.write_text(PREAMBLE + textwrap.dedent(body))
+    runner = [sys.executable, "-m", "mpi4py"] if module else [sys.executable]
+    command = [MPIEXEC, "-n", str(RANKS), *runner, str(script), str(tmp_path), *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
+                              cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"mpiexec did not finish within {TIMEOUT} s (a rank hangs?):\n"
+                    f"{exc.stdout}\n{exc.stderr}")
+
+
+def launched(tmp_path, body, *args):
+    """``launch`` that must succeed."""
+    done = launch(tmp_path, body, *args)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return done
+
+
+def per_rank(tmp_path, name):
+    return [json.loads((tmp_path / f"{name}{r}.json").read_text()) for r in range(RANKS)]
+
+
+def blobs(n=120):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, n)
+    X = (rng.standard_normal((n, 5)) + y[:, None]).astype(np.float32)
+    return X, y
+
+
+# ---------------------------------------------------------------- without MPI
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 10, 64, 203])
+def test_shard_rows_are_contiguous_near_equal_blocks_covering_every_row(n, size):
+    blocks = [shard_rows(n, rank, size) for rank in range(size)]
+    assert blocks[0][0] == 0 and blocks[-1][1] == n
+    assert all(stop == start for (_, stop), (start, _) in zip(blocks, blocks[1:]))
+    lengths = [stop - start for start, stop in blocks]
+    # the first n % size ranks take one row more, none fewer than ⌊n/size⌋
+    assert lengths == [n // size + (rank < n % size) for rank in range(size)]
+
+
+def test_shard_rows_example_and_errors_name_the_argument():
+    assert [shard_rows(10, r, 3) for r in range(3)] == [(0, 4), (4, 7), (7, 10)]
+    with pytest.raises(ValueError, match="rank"):
+        shard_rows(10, 3, 3)
+    with pytest.raises(ValueError, match="size"):
+        shard_rows(10, 0, 0)
+    with pytest.raises(ValueError, match="n must"):
+        shard_rows(-1, 0, 2)
+    with pytest.raises(TypeError, match="rank"):
+        shard_rows(10, 0.5, 2)
+
+
+class _Comm:
+    """Just what shard and rank_and_size read of a communicator."""
+
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+
+def test_shard_gives_each_rank_its_block_of_rows():
+    X = np.arange(20).reshape(10, 2)
+    parts = [shard(X, _Comm(r, 3)) for r in range(3)]
+    assert [len(p) for p in parts] == [4, 3, 3]
+    np.testing.assert_array_equal(np.concatenate(parts), X)
+    assert np.shares_memory(parts[1], X)  # a view, no copy
+    assert shard(X, None) is not None and len(shard(X, None)) == 10
+    assert rank_and_size(None) == (0, 1)
+
+
+def test_comm_none_is_the_single_process_fit_and_bad_comm_or_sync_are_refused():
+    X, y = blobs()
+    one = steepest.Network([5, 6, 3], seed=0, device="cpu")
+    hist = one.fit(X, y, epochs=2, batch_size=8, learning_rate=0.5)
+    two = steepest.Network([5, 6, 3], seed=0, device="cpu")
+    hist2 = two.fit(X, y, epochs=2, batch_size=8, learning_rate=0.5, comm=None,
+                    sync="gradient")
+    np.testing.assert_array_equal(one._params, two._params)
+    assert hist["loss"] == hist2["loss"]
+    assert hist.world_size == 1 and hist.to_dict()["world_size"] == 1
+    with pytest.raises(ValueError, match=r"sync must be one of 'gradient'; got 'average'"):
+        two.fit(X, y, sync="average")
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator"):
+        two.fit(X, y, comm="COMM_WORLD")
+    with pytest.raises(TypeError, match="comm must"):
+        check_comm(_Comm(0, 2))
+    np.testing.assert_array_equal(one._params, two._params)  # refused before any work
+
+
+def test_import_steepest_and_fit_never_import_mpi4py():
+    code = ("import sys, numpy as np, steepest, steepest.distributed; "
+            "X = np.random.default_rng(0).random((20, 3), dtype=np.float32); "
+            "steepest.Network([3, 2], device='cpu').fit(X, X[:, 0] > 0.5, epochs=1); "
+            "assert 'mpi4py' not in sys.modules, 'mpi4py imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ---------------------------------------------------------------- gradient mode over MPI
+EQUALITY = """
+from steepest.optimizers import Adam, Momentum
+
+cases = {
+    "sgd": dict(batch_size=10, learning_rate=0.5),
+    "adam": dict(batch_size=16, optimizer=Adam(learning_rate=0.01)),
+    "full_batch": dict(batch_size=None, learning_rate=2.0),
+    "momentum_decay_alpha": dict(batch_size=7, optimizer=Momentum(
+        0.1, weight_decay=1e-3, alpha=1e-2, nesterov=True)),
+}
+arrays, results = {}, {}
+for name, options in cases.items():
+    # each rank seeded differently: fit starts every rank from rank 0's network
+    net = network(seed=3 if rank == 0 else 100 + rank)
+    hist = net.fit(X, y, epochs=3, comm=comm, **options)
+    single = network(seed=3)
+    single_hist = single.fit(X, y, epochs=3, **options)
+    ranks_params = comm.gather(net._params, root=0)
+    ranks_losses = comm.gather(hist["loss"], root=0)
+    if rank == 0:
+        arrays[name] = net._params
+        arrays[name + "_single"] = single._params
+        results[name] = {
+            "ranks_identical": all(np.array_equal(p, ranks_params[0]) for p in ranks_params),
+            "losses_identical": all(l == ranks_losses[0] for l in ranks_losses),
+            "loss": hist["loss"], "single_loss": single_hist["loss"],
+            "world_size": hist.world_size, "to_dict": hist.to_dict()["world_size"],
+            "optimizer_step": int(net._opt_step[0]), "single_step": int(single._opt_step[0]),
+            "epochs_trained": net.epochs_trained}
+if rank == 0:
+    np.savez(os.path.join(out, "params.npz"), **arrays)
+    with open(os.path.join(out, "equality.json"), "w") as f:
+        json.dump(results, f)
+"""
+
+CASES = ["sgd", "adam", "full_batch", "momentum_decay_alpha"]
+
+
+@pytest.fixture(scope="module")
+def equality(tmp_path_factory):
+    if MPIEXEC is None or importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]'")
+    tmp_path = tmp_path_factory.mktemp("equality")
+    launched(tmp_path, EQUALITY)
+    results = json.loads((tmp_path / "equality.json").read_text())
+    with np.load(tmp_path / "params.npz") as params:
+        return results, dict(params)
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", CASES)
+def test_gradient_mode_on_two_ranks_trains_the_weights_of_one_process(equality, case):
+    """Mini-batch SGD and Adam with shuffling, full batch, momentum with both penalties:
+    the same weights (to ATOL + RTOL·|w|) and per-epoch losses as one process, every rank
+    bit-identical, the history saying world_size 2."""
+    results, params = equality
+    result = results[case]
+    distributed, single = params[case], params[case + "_single"]
+    assert distributed.dtype == np.float32
+    np.testing.assert_allclose(distributed, single, rtol=RTOL, atol=ATOL)
+    assert not np.array_equal(distributed, params["sgd_single"] * 0)  # it trained
+    np.testing.assert_allclose(result["loss"], result["single_loss"], rtol=RTOL)
+    assert result["ranks_identical"] and result["losses_identical"]
+    assert result["world_size"] == result["to_dict"] == RANKS
+    assert result["optimizer_step"] == result["single_step"]  # one update per global batch
+    assert result["epochs_trained"] == 3
+
+
+BEHAVIOUR = """
+import numba
+from steepest.models.network import DivergenceError
+
+def error(X=X, y=y, **options):
+    # what this rank's fit raises: [type name, message], or None
+    try:
+        network().fit(X, y, comm=comm, **options)
+    except Exception as exc:
+        return [type(exc).__name__, str(exc)]
+    return None
+
+report = {
+    "per_sample": error(batch_size=1),
+    # one row in all: a full batch smaller than the two ranks
+    "full_batch_of_one_row": error(X=X[:1], y=y[:1], batch_size=None),
+    "average": error(batch_size=10, sync="average"),
+    # rank 1 alone passes a y of the wrong length: both ranks raise, before any work
+    "rank1_bad_y": error(y=y if rank == 0 else y[:5], batch_size=10),
+    # the ranks disagree on batch_size
+    "batch_sizes_differ": error(batch_size=10 + rank),
+}
+# diverging: every rank raises DivergenceError in the same epoch
+try:
+    network().fit(X, y, batch_size=10, learning_rate=1e30, comm=comm, epochs=3)
+except DivergenceError as exc:
+    report["divergence"] = [exc.epoch, str(exc)]
+# a callback that stops training on rank 0 alone stops every rank after the same epoch
+stopped = network()
+stopped.fit(X, y, batch_size=10, epochs=5, comm=comm,
+            callbacks=[lambda epoch, metrics: rank == 0 and epoch == 2])
+report["stopped_after"] = stopped.epochs_trained
+# after all that the ranks are still in step; only rank 0 writes its checkpoint, and each
+# rank runs its share of the cores' threads for the fit, restored afterwards
+threads_before = numba.get_num_threads()
+in_fit = []
+net = network()
+net.fit(X, y, batch_size=10, epochs=2, comm=comm,
+        checkpoint=os.path.join(out, f"checkpoint{rank}.npz"),
+        callbacks=[lambda epoch, metrics: in_fit.append(numba.get_num_threads())])
+report.update(threads_before=threads_before, threads_in_fit=in_fit,
+              threads_after=numba.get_num_threads(), cores=len(os.sched_getaffinity(0)),
+              numba_threads=numba.config.NUMBA_NUM_THREADS, params=net._params.tolist())
+with open(os.path.join(out, f"behaviour{rank}.json"), "w") as f:
+    json.dump(report, f)
+"""
+
+
+@needs_mpi
+def test_errors_raise_on_every_rank_and_rank_0_alone_writes_the_checkpoint(tmp_path):
+    launched(tmp_path, BEHAVIOUR)
+    reports = per_rank(tmp_path, "behaviour")
+    for rank, report in enumerate(reports):
+        for key in ("per_sample", "full_batch_of_one_row", "average", "rank1_bad_y",
+                    "batch_sizes_differ"):
+            assert report[key][0] == "ValueError", (key, report[key])
+        message = report["per_sample"][1]
+        assert "batch_size=1 (per-sample SGD)" in message and "2 processes" in message
+        assert "batch_size=None (full batch) gives batches of 1 row" in \
+            report["full_batch_of_one_row"][1]
+        assert "sync must be one of 'gradient'" in report["average"][1]
+        # rank 1's own error; on rank 0 the same error passed on with rank 1's number
+        message = report["rank1_bad_y"][1]
+        assert "y" in message and "5" in message, message
+        assert message.startswith("rank 1 of 2 failed: ValueError: ") == (rank == 0), message
+        assert "batch_size: rank 0 has 10, rank 1 has 11" in report["batch_sizes_differ"][1]
+        assert report["stopped_after"] == 2
+        assert report["divergence"][0] == 1
+        assert report["divergence"] == reports[0]["divergence"]
+        # the node's cores shared by its two ranks
+        share = max(1, min(report["numba_threads"], report["cores"] // RANKS))
+        assert report["threads_in_fit"] == [share] * 2
+        assert report["threads_after"] == report["threads_before"]
+    assert reports[0]["params"] == reports[1]["params"]
+    assert (tmp_path / "checkpoint0.npz").exists()
+    assert not (tmp_path / "checkpoint1.npz").exists()
+    saved = steepest.Network.load(tmp_path / "checkpoint0.npz")
+    assert saved.epochs_trained == 2
+    np.testing.assert_array_equal(saved._params, np.float32(reports[0]["params"]))
+
+
+FAILURE = """
+import time
+
+def fail_on_rank_1(epoch, metrics):
+    if rank == 1 and epoch == 2:
+        raise RuntimeError("rank 1 fails in its callback")
+
+# 10,000 epochs would take minutes: only an abort ends this quickly
+network().fit(X, y, batch_size=10, epochs=10_000, comm=comm, callbacks=[fail_on_rank_1])
+print("training finished", rank)
+"""
+
+
+@needs_mpi
+def test_an_exception_on_one_rank_ends_every_rank_with_an_error_quickly(tmp_path):
+    # plain python, not python -m mpi4py: steepest itself must abort the other rank
+    started = time.perf_counter()
+    done = launch(tmp_path, FAILURE, module=False)
+    seconds = time.perf_counter() - started
+    assert done.returncode != 0
+    assert "training finished" not in done.stdout
+    assert "rank 1 of 2 failed" in done.stderr and "rank 1 fails in its callback" in done.stderr
+    assert seconds < 60, seconds
+
+
+@needs_mpi
+def test_cli_distributed_trains_on_two_processes_and_rank_0_reports(tmp_path):
+    command = [MPIEXEC, "-n", str(RANKS), sys.executable, "-m", "steepest", "train",
+               "--distributed", "--epochs", "1", "--train-samples", "600", "--quiet",
+               "--metrics-json", str(tmp_path / "metrics.json"),
+               "--save", str(tmp_path / "net.npz")]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
+                              cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"mpiexec did not finish within {TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    lines = done.stdout.splitlines()
+    # rank 0 alone prints: one header, one final line, each with the world size
+    assert sum(line.startswith("Network(") for line in lines) == 1, done.stdout
+    assert sum(line.startswith("final test accuracy") for line in lines) == 1, done.stdout
+    assert "600 training samples" in lines[0] and lines[0].endswith("world size 2")
+    final = next(line for line in lines if line.startswith("final"))
+    assert "device cpu, world size 2)" in final
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["device"] == "cpu"
+    assert metrics["epochs_trained"] == 1 and len(metrics["epochs"]) == 1
+    assert steepest.Network.load(tmp_path / "net.npz").epochs_trained == 1
+
+
+@needs_mpi
+def test_cli_distributed_refuses_cuda_before_any_work(tmp_path):
+    done = subprocess.run([MPIEXEC, "-n", str(RANKS), sys.executable, "-m", "steepest", "train",
+                           "--distributed", "--device", "cuda"],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
+    assert done.returncode == 2
+    # printed once, by rank 0
+    assert done.stderr.count("--distributed trains on the CPU only") == 1, done.stderr
