@@ -46,6 +46,8 @@ _LAZY = {
     "TrainingWarning": "steepest.models.network",
     "ConvergenceWarning": "steepest.models.estimator",
     "DivergenceWarning": "steepest.models.descent",
+    "sweep": "steepest.models.sweep",
+    "SweepResult": "steepest.models.sweep",
 }
 
 # Public submodules, imported on first use as well (steepest.distributed imports mpi4py only

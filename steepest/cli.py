@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from steepest import __version__
+from steepest import __version__, cli_sweep
 from steepest.models.backend import DEVICES
 from steepest.models.optimizers import OPTIMIZERS
 from steepest.models.schedules import SCHEDULES
@@ -158,6 +158,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(commands)
     _add_descend_parser(commands)
+    cli_sweep.add_parser(commands)
     return parser
 
 
@@ -571,6 +572,8 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        if args.command == "sweep":
+            return cli_sweep.run(args)
         return descend(args) if args.command == "descend" else train(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         if _lead(args):  # with --distributed every rank raises the same error

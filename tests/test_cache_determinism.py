@@ -22,8 +22,8 @@ import steepest
 REPO = Path(steepest.__file__).resolve().parents[1]
 
 # Small random MNIST-like problem (sparse non-negative inputs, 10 classes), ReLU hidden
-# layer and softmax output: one call of every training loop and of inference, each result
-# hashed.  Prints the hashes and the entry points' cache hits/misses as JSON.
+# layer and softmax output: one call of every training loop, of a sweep and of inference,
+# each result hashed.  Prints the hashes and the entry points' cache hits/misses as JSON.
 CHILD = r"""
 import hashlib, json, sys
 import numpy as np
@@ -79,12 +79,19 @@ def predict():  # one thread (under 4096 rows) and the parallel path
     cpu.network_forward(big, params0, sizes, acts, X_big)
     return digest(small, big)
 
-runs = [minibatch, per_sample, full_batch, adam, predict]
+def sweep():  # two networks, one compiled call, spread over the threads
+    p = np.stack([params0, 0.5 * params0])
+    losses = np.empty(2, np.float32)
+    cpu.sweep_sgd_epoch(p, sizes, acts, loss, X, Y, order, 10,
+                        np.array([0.1, 0.3], np.float32), np.ones(2, np.int64), losses)
+    return digest(p, losses)
+
+runs = [minibatch, per_sample, full_batch, adam, predict, sweep]
 if sys.argv[1] == "reverse":
     runs.reverse()
 hashes = {run.__name__: run() for run in runs}
 entries = [cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
-           cpu.optimizer_epoch_minibatch, cpu.network_forward]
+           cpu.optimizer_epoch_minibatch, cpu.network_forward, cpu.sweep_sgd_epoch]
 hits = sum(sum(e.stats.cache_hits.values()) for e in entries)
 misses = sum(sum(e.stats.cache_misses.values()) for e in entries)
 print(json.dumps({"hashes": hashes, "hits": hits, "misses": misses}))

@@ -76,6 +76,14 @@ def _call(kernels, d, name, c):
             d["Y"], d["order"], 2),
         "optimizer_step": lambda: kernels.optimizer_step(d["params"], d["state"], d["step"],
                                                          d["grads"], opt, d["hyper"]),
+        # a sweep of one network: its rows are views of the arrays above
+        "sweep_sgd_epoch": lambda: kernels.sweep_sgd_epoch(
+            d["params"].reshape(1, N_PARAMS), *net, d["order"], 2, np.array([0.1]),
+            np.array([1]), np.empty(1, np.float32)),
+        "sweep_optimizer_epoch": lambda: kernels.sweep_optimizer_epoch(
+            d["params"].reshape(1, N_PARAMS), d["state"].reshape(1, 2, N_PARAMS),
+            d["step"].reshape(1, 1), SIZES, acts, loss, opt, d["hyper"].reshape(1, 5), d["X"],
+            d["Y"], d["order"], 2, np.array([1]), np.empty(1, np.float32)),
     }
     return calls[name]()
 
@@ -93,6 +101,8 @@ CHECKED = {  # launcher: the code arguments it takes
     "gd_step_full_batch": ["activations", "loss"],
     "optimizer_epoch_minibatch": ["activations", "loss", "optimizer"],
     "optimizer_step": ["optimizer"],
+    "sweep_sgd_epoch": ["activations", "loss"],
+    "sweep_optimizer_epoch": ["activations", "loss", "optimizer"],
 }
 
 

@@ -61,6 +61,8 @@ __all__ = [
     "binary_cross_entropy_loss_backward", "mae_loss", "mae_loss_backward", "momentum_step",
     "optimizer_epoch_minibatch", "optimizer_step", "rmsprop_step",
     "sigmoid_binary_cross_entropy_backward", "step_forward",
+    # sweeps (issue 15): K same-shaped networks trained over one order of samples
+    "sweep_optimizer_epoch", "sweep_sgd_epoch",
 ]
 
 
@@ -568,3 +570,40 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
             total += l2_penalty(grads, params, sizes, alpha, len(idx))
         optimizer_step(params, state, step, grads, optimizer, hyper)
     return total / len(order)
+
+
+# ---------------------------------------------------------------------------- sweeps
+def sweep_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rates,
+                    active, losses):
+    """K same-shaped networks' epochs of mini-batch SGD over the same ``order``: network k
+    (params[k], at learning_rates[k]) exactly as ``sgd_epoch_minibatch``, or, for a batch of
+    all N rows, as ``gd_step_full_batch`` (as ``fit`` takes it), its mean loss in losses[k].
+    A network with active[k] == 0 is left as it is, and losses[k] is NaN.
+
+    params (K, P) updated in place; learning_rates (K,); active (K,) int; losses (K,)
+    """
+    for k in range(params.shape[0]):
+        if not active[k]:
+            losses[k] = np.nan
+        elif batch_size >= len(order):
+            losses[k] = gd_step_full_batch(params[k], sizes, activations, loss, X, Y,
+                                           learning_rates[k])
+        else:
+            losses[k] = sgd_epoch_minibatch(params[k], sizes, activations, loss, X, Y, order,
+                                            batch_size, learning_rates[k])
+
+
+def sweep_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer, hyper, X,
+                          Y, order, batch_size, active, losses):
+    """K same-shaped networks' epochs by one optimiser over the same ``order``: network k
+    (params[k], state[k], step[k], hyper[k]: its own learning rate and hyper-parameters)
+    exactly as ``optimizer_epoch_minibatch``, its mean loss in losses[k].  A network with
+    active[k] == 0 is left as it is, and losses[k] is NaN.
+
+    params (K, P), state (K, slots, P), step (K, 1) updated in place; hyper (K, N_HYPER);
+    active (K,) int; losses (K,)
+    """
+    for k in range(params.shape[0]):
+        losses[k] = optimizer_epoch_minibatch(
+            params[k], state[k], step[k], sizes, activations, loss, optimizer, hyper[k], X, Y,
+            order, batch_size) if active[k] else np.nan

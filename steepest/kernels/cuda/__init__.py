@@ -53,6 +53,7 @@ from .optimizers import (
     rmsprop_step,
     sgd_step,
 )
+from .sweeps import sweep_optimizer_epoch, sweep_sgd_epoch
 
 __all__ = [
     "activation_backward", "activation_forward", "cross_entropy_loss",
@@ -68,4 +69,6 @@ __all__ = [
     "binary_cross_entropy_loss_backward", "mae_loss", "mae_loss_backward", "momentum_step",
     "optimizer_epoch_minibatch", "optimizer_step", "rmsprop_step",
     "sigmoid_binary_cross_entropy_backward", "step_forward",
+    # sweeps (issue 15): K same-shaped networks trained over one order of samples
+    "sweep_optimizer_epoch", "sweep_sgd_epoch",
 ]

@@ -1,0 +1,73 @@
+"""Sweeps (issue 15): K networks of one workload trained by ONE ``steepest.sweep`` call, one
+epoch, against one network's ``fit(epochs=1)``: what K learning rates cost next to one.
+
+For W1 (784-30-10, mini-batch 10) and W2 (784-16-16-10, per-sample), K = 1, 2, 4, 8, 16, 32
+networks, the learning rates spread geometrically around the workload's (÷3 … ×3), all from
+the workload's initial weights (seed 0).  Each round times the whole call as a user makes it
+(``steepest.sweep(..., epochs=1)``: compaction, the compiled epoch of all K, each network's
+checks and metrics), after a warm-up sweep on a few rows compiled the kernels.
+
+extra_info: ``networks`` (K), ``samples`` (per network), ``model_samples_per_s`` (K × samples
+÷ the median), and ``over_one_fit_paired``: the median over back-to-back pairs of the
+sweep's time ÷ one network's ``fit(epochs=1)`` (the issue's target at K = 16: ≤ 6).
+
+Smoke mode (benchmarks disabled): 1,000 training rows, K = 1 and 4, one round.
+"""
+
+import numpy as np
+import pytest
+import workloads
+from bench_helpers import paired_ratio, smoke, timed
+
+import steepest
+
+NETWORKS = [1, 2, 4, 8, 16, 32]
+SMOKE_NETWORKS = [1, 4]
+ROUNDS = 3
+CASES = [pytest.param(name, k, id=f"{name}-K{k}") for name in ("W1", "W2") for k in NETWORKS]
+
+
+def _rates(work, k):
+    """k learning rates from η/3 to 3η, geometrically (η alone for k = 1)."""
+    if k == 1:
+        return [work.learning_rate]
+    return list(np.geomspace(work.learning_rate / 3, work.learning_rate * 3, k))
+
+
+def _options(work):
+    return dict(activation=work.hidden, output=work.output, loss=work.loss)
+
+
+def _sweep(work, X, y, k):
+    return steepest.sweep(work.sizes, X, y, learning_rates=_rates(work, k), seeds=[0],
+                          epochs=1, batch_size=work.batch_size, shuffle=False,
+                          **_options(work))
+
+
+def _one_fit(work, X, y):
+    net = steepest.Network(work.sizes, seed=0, **_options(work))
+    return net.fit(X, y, epochs=1, batch_size=work.batch_size, learning_rate=work.learning_rate,
+                   shuffle=False)
+
+
+@pytest.mark.parametrize("name, k", CASES)
+def test_bench_sweep(benchmark, data, name, k):
+    is_smoke = smoke(benchmark)
+    if is_smoke and k not in SMOKE_NETWORKS:
+        pytest.skip("smoke mode runs K = 1 and 4 only")
+    work = workloads.TRAINING[name]
+    X, _, y, _, _, _ = data
+    _sweep(work, X[:200], y[:200], k)  # compile (or load) before timing
+    _one_fit(work, X[:200], y[:200])
+    benchmark.group = f"sweep: {name} {'-'.join(map(str, work.sizes))}, K networks, 1 epoch"
+    result = benchmark.pedantic(_sweep, args=(work, X, y, k), rounds=1 if is_smoke else ROUNDS,
+                                iterations=1)
+    assert len(result.runs) == k and not any(result.diverged)
+    benchmark.extra_info.update(networks=k, samples=int(len(X)),
+                                implementation=f"steepest sweep K={k}")
+    if not is_smoke:
+        median = benchmark.stats.stats.median
+        benchmark.extra_info["model_samples_per_s"] = round(k * len(X) / median)
+        benchmark.extra_info["over_one_fit_paired"] = round(paired_ratio(
+            lambda: timed(_sweep, work, X, y, k)[0], lambda: timed(_one_fit, work, X, y)[0],
+            ROUNDS), 3)

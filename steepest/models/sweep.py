@@ -1,0 +1,401 @@
+"""Sweeps: every learning rate × every seed, trained as K same-shaped networks in one
+compiled call per epoch (``steepest.sweep``).
+
+The tutorials' central lesson is the learning rate: too small crawls, too large oscillates or
+diverges.  A sweep trains all the candidates together over the same order of samples: each
+epoch is ONE kernel call for the K networks (``kernels.*.sweep_sgd_epoch`` and
+``sweep_optimizer_epoch``; on the CPU the networks are spread over the cores), and each
+network trains exactly as it would alone with that order of samples: its own learning rate,
+initial weights (its seed), optimiser state, divergence check and ``History``.  A network
+that diverges is stopped with its weights restored to its last good epoch, and the others go
+on.
+
+The order of samples is the first network's: the sweep shuffles with a copy of its
+generator, so the first network equals ``Network(sizes, seed=seeds[0]).fit(...)`` at
+``learning_rates[0]`` bit for bit, and every other network equals its own ``fit`` given the
+same order.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..kernels import codes
+from ..kernels.rows import n_rows, row_slice
+from ..progress import progress_bar
+from .history import History
+from .network import DEFAULT_BATCH_SIZE, PROBE_ROWS, Network, _accuracy_blocks
+from .optimizers import Optimizer
+from .validation import check_count, check_positive_real
+
+# fit's keywords a sweep does not take, and why
+NOT_IN_A_SWEEP = {
+    "learning_rate": "give learning_rates=[...] instead",
+    "callbacks": "a sweep has no per-network callbacks",
+    "checkpoint": "save the networks of the result instead (result.networks[i].save)",
+    "checkpoint_every": "save the networks of the result instead (result.networks[i].save)",
+    "comm": "a sweep trains on one machine",
+    "sync": "a sweep trains on one machine",
+}
+
+
+@dataclass
+class SweepRun:
+    """One network of a sweep: its learning rate and seed, the trained network, its
+    ``History``, and, when it diverged, why (``diverged``, the message ``fit``'s
+    DivergenceError would carry) and in which epoch (``diverged_epoch``); else None."""
+
+    learning_rate: float
+    seed: int | None
+    network: Network
+    history: History
+    diverged: str | None = None
+    diverged_epoch: int | None = None
+
+    @property
+    def final(self):
+        """The last epoch's metrics (loss, val_loss, ...), {} before any epoch."""
+        return {key: values[-1] for key, values in self.history.history.items() if values}
+
+
+class SweepResult:
+    """What ``sweep`` returns: the runs in the order of ``params`` (every seed, and for each
+    seed every learning rate), with ``networks``, ``histories``, ``best`` and ``table()``."""
+
+    def __init__(self, runs):
+        self.runs = list(runs)
+
+    @property
+    def params(self):
+        """One dict per network: its ``learning_rate`` and ``seed``."""
+        return [{"learning_rate": run.learning_rate, "seed": run.seed} for run in self.runs]
+
+    @property
+    def networks(self):
+        return [run.network for run in self.runs]
+
+    @property
+    def histories(self):
+        return [run.history for run in self.runs]
+
+    @property
+    def diverged(self):
+        """For each network: why it diverged (a message naming the epoch), or None."""
+        return [run.diverged for run in self.runs]
+
+    @property
+    def best(self):
+        """The run with the lowest final validation loss (with validation data), else the
+        lowest final training loss, among those that did not diverge; None when all did."""
+        finished = [run for run in self.runs if run.diverged is None and run.final]
+        if not finished:
+            return None
+        key = "val_loss" if "val_loss" in finished[0].final else "loss"
+        return min(finished, key=lambda run: run.final[key])
+
+    def table(self):
+        """The final metrics of every network, one row each, the best marked with *."""
+        keys = [key for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+                if any(key in run.final for run in self.runs)]
+        best = self.best
+        lines = ["  " + "  ".join([f"{'learning_rate':>13s}", f"{'seed':>6s}", f"{'epochs':>6s}",
+                                   *(f"{key:>12s}" for key in keys), "status"])]
+        for run in self.runs:
+            cells = [f"{run.learning_rate:13.6g}", f"{str(run.seed):>6s}",
+                     f"{len(run.history):6d}",
+                     *(f"{run.final.get(key, float('nan')):12.6g}" for key in keys),
+                     f"diverged in epoch {run.diverged_epoch}" if run.diverged else "ok"]
+            lines.append(("* " if run is best else "  ") + "  ".join(cells))
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+    def __repr__(self):
+        return f"SweepResult({len(self.runs)} networks)"
+
+    def plot(self, path, key="loss"):
+        """Every network's ``key`` (default: the training loss) per epoch on one figure (log
+        scale; a diverged network's curve ends with an ×), written to ``path``.  Needs
+        matplotlib."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            import matplotlib.ticker
+        except ImportError:
+            raise ImportError("SweepResult.plot needs matplotlib: pip install matplotlib") \
+                from None
+        figure, axes = plt.subplots(figsize=(7, 4.5))
+        for run in self.runs:
+            values = run.history[key] if key in run.history.history else []
+            label = f"η={run.learning_rate:g}" + (f", seed {run.seed}" if run.seed is not None
+                                                    else "")
+            line, = axes.plot(run.history["epoch"], values, marker=".", label=label)
+            if run.diverged:
+                label += " (diverged)"
+                line.set_label(label)
+                if len(values):
+                    axes.plot(run.history["epoch"][-1:], values[-1:], "x", ms=10,
+                              color=line.get_color())
+        axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(key)
+        axes.set_yscale("log")
+        axes.legend(fontsize="small")
+        figure.tight_layout()
+        figure.savefig(path)
+        plt.close(figure)
+
+
+def _split_options(options):
+    """(the Network constructor's keywords, fit's) from ``options``; a TypeError naming any
+    other keyword, or one of fit's that a sweep does not take."""
+    network_keys = set(inspect.signature(Network.__init__).parameters) - {"self", "sizes",
+                                                                            "seed"}
+    fit_keys = set(inspect.signature(Network.fit).parameters) - {"self", "X", "y"}
+    built, fitted = {}, {}
+    for key, value in options.items():
+        if key in NOT_IN_A_SWEEP:
+            raise TypeError(f"sweep() does not take {key}=: {NOT_IN_A_SWEEP[key]}")
+        if key in network_keys:
+            built[key] = value
+        elif key in fit_keys:
+            fitted[key] = value
+        else:
+            raise TypeError(f"sweep() got an unexpected keyword argument {key!r}; it takes the "
+                            f"Network constructor's ({', '.join(sorted(network_keys))}) and "
+                            f"fit's ({', '.join(sorted(fit_keys - set(NOT_IN_A_SWEEP)))})")
+    return built, fitted
+
+
+def _check_list(values, name, check):
+    """A non-empty list of ``check``ed values from a sequence (or one value)."""
+    if values is None or isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence; got {values!r}")
+    if not isinstance(values, Sequence | np.ndarray):
+        values = [values]
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    return [check(value, f"{name}[{i}]") for i, value in enumerate(values)]
+
+
+def _check_seed(seed, name):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise TypeError(f"{name} must be an int or None; got {seed!r}")
+    return None if seed is None else int(seed)
+
+
+def sweep(sizes: Sequence[int], X, y, learning_rates: Sequence[float] | None = None,
+          seeds: Sequence[int | None] = (0,), epochs: int = 1,
+          batch_size: int | None = DEFAULT_BATCH_SIZE, validation_data=None,
+          **options) -> SweepResult:
+    """Train a ``Network(sizes, seed=s, ...)`` for every seed s in ``seeds`` and learning rate
+    η in ``learning_rates`` (seed-major: every rate of the first seed, then the next seed's),
+    as if each were ``fit(X, y, epochs=epochs, batch_size=batch_size, learning_rate=η,
+    validation_data=validation_data, ...)`` alone, in one compiled call per epoch for all.
+
+    ``learning_rates`` None: the optimiser's default rate alone.
+    ``options``: the Network constructor's keywords (activation, output, loss, device, init,
+    multilabel) and fit's other keywords (shuffle, optimizer, lr_schedule, validation_split,
+    verbose).  ``seeds`` defaults to (0,), so every learning rate starts from the same weights.
+    The samples come in the first network's order (see the module docstring).  A network
+    that diverges is stopped, its weights restored to its last good epoch (``SweepRun.
+    diverged`` says why); the others go on.  Returns a ``SweepResult``.
+    """
+    built, fitted = _split_options(options)
+    rates = [None] if learning_rates is None else _check_list(
+        learning_rates, "learning_rates", check_positive_real)
+    seeds = _check_list(seeds, "seeds", _check_seed)
+    epochs = check_count(epochs, "epochs", 0)
+    pairs = [(rate, seed) for seed in seeds for rate in rates]
+    nets = [Network(sizes, seed=seed, **built) for _, seed in pairs]
+    lead = nets[0]
+    compact = lead._backend.sparse_rows and epochs * len(nets) > 1
+    data = lead._training_data(X, y, validation_data, fitted.pop("validation_split", None),
+                               compact, epochs > 0)
+    optimizer = fitted.get("optimizer")
+    plans = []
+    for net, (rate, _) in zip(nets, pairs):
+        rate, opt = _with_rate(optimizer, rate)
+        plans.append(net._plan_fit(
+            data, epochs, batch_size, learning_rate=rate, shuffle=fitted.get("shuffle", True),
+            verbose=fitted.get("verbose", 0), callbacks=None,
+            lr_schedule=fitted.get("lr_schedule"), checkpoint=None, checkpoint_every=1,
+            optimizer=opt))
+    runs = [SweepRun(plan.opt.learning_rate, seed, net, History(net.backend_device))
+            for net, plan, (_, seed) in zip(nets, plans, pairs)]
+    _Sweep(nets, plans, runs).train()
+    return SweepResult(runs)
+
+
+def _with_rate(optimizer, rate):
+    """(learning_rate, optimizer) for fit: a configured optimiser takes the sweep's rate
+    (its other hyper-parameters kept); a name or class gets it as fit's learning_rate."""
+    if isinstance(optimizer, Optimizer) and rate is not None:
+        return None, optimizer.with_learning_rate(rate)
+    return rate, optimizer
+
+
+class _Sweep:
+    """The K networks' training state, stacked for the kernels, and the epoch loop."""
+
+    def __init__(self, nets, plans, runs):
+        self.nets, self.plans, self.runs = nets, plans, runs
+        self.plan = plans[0]  # what the networks share: data, epochs, batch, kind of optimiser
+        self.backend = nets[0]._backend
+        opt = self.plan.opt
+        self.plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
+        # the networks' parameters, optimiser states and steps as rows of one array each;
+        # each network works on a view of its row while the sweep runs
+        states = [net._optimizer_state(plan.opt) for net, plan in zip(nets, plans)]
+        self.params = np.stack([net._params for net in nets])
+        self.state = np.stack([state for state, _ in states])
+        self.step = np.stack([step for _, step in states])
+        self._share_rows()
+        self.active = np.ones(len(nets), np.int64)
+        self.epoch = nets[0].epochs_trained  # the networks are new: they train in step
+        # the first network's order of samples (its generator, copied)
+        self.order_rng = np.random.default_rng()
+        self.order_rng.bit_generator.state = nets[0]._rng.bit_generator.state
+
+    def _share_rows(self):
+        for k, net in enumerate(self.nets):
+            net._params, net._opt_state, net._opt_step = (self.params[k], self.state[k],
+                                                          self.step[k])
+
+    def _own_rows(self):
+        for net in self.nets:
+            net._params, net._opt_state, net._opt_step = (net._params.copy(),
+                                                          net._opt_state.copy(),
+                                                          net._opt_step.copy())
+
+    def train(self):
+        """The sweep: set up, warm up, epochs; each network keeps its own arrays at the end."""
+        k, plan = self.backend, self.plan
+        try:
+            for net, p in zip(self.nets, self.plans):
+                net._remember_training(p)
+            X, Y, n = plan.X, plan.Y, n_rows(plan.X)
+            self.X_dev, self.Y_dev = k.to_device(X), k.to_device(Y)
+            probe = min(n, PROBE_ROWS)
+            self.probe_dev = (k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe]))
+            self.blocks = None if plan.truth is None else [
+                (row_slice(X, a, b), Y[a:b], plan.truth[a:b]) for a, b in _accuracy_blocks(n)]
+            if plan.epochs:
+                warmup = self._warm_up()
+                for run in self.runs:
+                    run.history.warmup_seconds = warmup
+                self.start_loss = [net._probe_gradient(k.to_device(net._params),
+                                                       *self.probe_dev)[0] for net in self.nets]
+            progress = progress_bar(plan.epochs, plan.verbose, unit="epoch")
+            try:
+                for _ in range(plan.epochs):
+                    if not self.active.any():
+                        break
+                    self._epoch()
+                    if progress is not None:
+                        progress.update(1)
+            finally:
+                if progress is not None:
+                    progress.close()
+        finally:
+            self._own_rows()
+
+    def _rates(self, epoch):
+        """Each network's learning rate for ``epoch`` (its schedule's, else its own)."""
+        rates = []
+        for net, plan in zip(self.nets, self.plans):
+            rate = plan.opt.learning_rate
+            if plan.schedule is not None:
+                rate = check_positive_real(plan.schedule(epoch, rate, net._log),
+                                           "the learning rate from lr_schedule")
+            rates.append(rate)
+        return rates
+
+    def _run_kernel(self, params, state, step, X_dev, Y_dev, n, order, rates):
+        """One epoch of every active network in ONE kernel call; their mean losses (K,)."""
+        k, plan = self.backend, self.plan
+        net = self.nets[0]
+        shape = (net._size_array, net._activation_codes, net._loss_code)
+        losses = np.empty(len(self.nets), np.float32)
+        order_dev = k.to_device(order)
+        batch = n if plan.batch_size is None else min(plan.batch_size, n)
+        if self.plain_sgd:
+            k.kernels.sweep_sgd_epoch(params, *shape, X_dev, Y_dev, order_dev, batch,
+                                      np.array(rates, np.float32), self.active, losses)
+            return losses
+        hyper = np.stack([p.opt.hyper() for p in self.plans])
+        hyper[:, codes.HYPER_LEARNING_RATE] = rates
+        k.kernels.sweep_optimizer_epoch(params, state, step, *shape, plan.opt.code, hyper,
+                                        X_dev, Y_dev, order_dev, batch, self.active, losses)
+        return losses
+
+    def _warm_up(self):
+        """Compile (or load) the sweep kernel on a few rows and scratch copies of the state,
+        so that epoch 1's time is training; returns the seconds it took."""
+        k, plan = self.backend, self.plan
+        tic = time.perf_counter()
+        few = min(n_rows(plan.X), 2 * plan.batch_size if plan.batch_size else 64)
+        self._run_kernel(k.to_device(self.params.copy()), k.to_device(self.state.copy()),
+                         k.to_device(self.step.copy()), k.to_device(row_slice(plan.X, 0, few)),
+                         k.to_device(plan.Y[:few]), few, np.arange(few), self._rates(1))
+        return time.perf_counter() - tic
+
+    def _epoch(self):
+        """One epoch of every active network, then each one's checks and metrics."""
+        k, plan = self.backend, self.plan
+        n = n_rows(plan.X)
+        self.epoch += 1
+        epoch = self.epoch
+        rates = self._rates(epoch)
+        order = self.order_rng.permutation(n) if plan.shuffle else np.arange(n)
+        last_good = [net._training_snapshot() for net in self.nets]
+        params_dev, state_dev, step_dev = (k.to_device(a) for a in (self.params, self.state,
+                                                                     self.step))
+        tic = time.perf_counter()
+        losses = self._run_kernel(params_dev, state_dev, step_dev, self.X_dev, self.Y_dev, n,
+                                  order, rates)
+        for host, device in ((self.params, params_dev), (self.state, state_dev),
+                             (self.step, step_dev)):
+            k.to_host(host, device)
+        seconds = time.perf_counter() - tic
+        for i in np.flatnonzero(self.active):
+            self._finish_epoch(i, epoch, float(losses[i]), rates[i], seconds, last_good[i])
+
+    def _finish_epoch(self, i, epoch, loss, rate, seconds, last_good):
+        """Network i's divergence check (as ``fit``'s), then its metrics in its history."""
+        net, run, plan = self.nets[i], self.runs[i], self.plans[i]
+        probe_loss, norms, moving = net._probe_gradient(self.backend.to_device(net._params),
+                                                        *self.probe_dev)
+        problem = net._divergence(loss, probe_loss, moving, self.start_loss[i])
+        if problem is not None:
+            net._restore_training_snapshot(last_good)
+            self.active[i] = 0
+            run.diverged_epoch = epoch
+            run.diverged = (f"training diverged in epoch {epoch}: {problem} at "
+                            f"learning_rate={rate}; the weights were restored to the end of "
+                            f"epoch {epoch - 1}")
+            return
+        net.epochs_trained = epoch
+        n = n_rows(plan.X)
+        metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
+                   "samples_per_s": n / seconds if seconds > 0 else float("inf"),
+                   "learning_rate": rate, "grad_norms": norms}
+        if self.blocks is not None:
+            right = sum(net._evaluate(*block)["accuracy"] * len(block[1])
+                        for block in self.blocks)
+            metrics["accuracy"] = right / sum(len(block[1]) for block in self.blocks)
+        if plan.validation is not None:
+            val = net._evaluate(*plan.validation)
+            metrics.update({f"val_{key}": value for key, value in val.items()})
+        run.history.append(**metrics)
+        for key, value in metrics.items():
+            net._log.setdefault(key, []).append(value)

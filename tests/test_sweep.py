@@ -1,0 +1,287 @@
+"""steepest.sweep: every network of a sweep equals the same network trained alone on the same
+order of samples; divergence stops one network, not the others; the result's table, best and
+plot; bad arguments are refused before any work; the sweep kernels against the reference."""
+
+import numpy as np
+import pytest
+from helpers import assert_close, needs_cuda
+
+import steepest
+from steepest.kernels import codes, cpu, reference
+from steepest.models.network import DivergenceError
+from steepest.optimizers import Adam, Momentum, Optimizer
+
+SIZES = [12, 8, 4]
+NET = dict(activation="relu", output="softmax", loss="cross_entropy")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    X = rng.random((120, 12), dtype=np.float32)
+    X[X < 0.55] = 0  # mostly zeros: fit compacts it from two epochs on, the sweep too
+    y = rng.integers(0, 4, 120)
+    return X, y, X[:30], y[:30]
+
+
+def _alone(seed, first_seed, **net_options):
+    """Network(seed=seed) shuffling as the sweep does: with the generator of a new network
+    seeded ``first_seed`` (the sweep's first network)."""
+    net = steepest.Network(SIZES, seed=seed, **{**NET, **net_options})
+    net._rng.bit_generator.state = steepest.Network(
+        SIZES, seed=first_seed, **{**NET, **net_options})._rng.bit_generator.state
+    return net
+
+
+FIT_CASES = {
+    "minibatch": dict(batch_size=10),
+    "per_sample": dict(batch_size=1),
+    "full_batch": dict(batch_size=None),
+    "adam": dict(batch_size=16, optimizer=Adam),
+    "momentum_alpha": dict(batch_size=7, optimizer=Momentum(0.1, alpha=1e-2, nesterov=True),
+                           rates=[0.01, 0.05]),
+    "no_shuffle_one_epoch": dict(batch_size=10, shuffle=False, epochs=1),
+}
+
+
+@pytest.mark.parametrize("case", FIT_CASES)
+def test_every_network_equals_the_same_network_trained_alone(data, case):
+    # bit for bit on the CPU: each network's epoch is the single network's compiled loop
+    X, y, Xv, yv = data
+    options = dict(FIT_CASES[case])
+    epochs = options.pop("epochs", 3)
+    rates, seeds = options.pop("rates", [0.05, 0.3]), [3, 11]
+    result = steepest.sweep(SIZES, X, y, learning_rates=rates, seeds=seeds, epochs=epochs,
+                            validation_data=(Xv, yv), **NET, **options)
+    assert result.params == [{"learning_rate": r, "seed": s} for s in seeds for r in rates]
+    for run, params in zip(result.runs, result.params):
+        alone = _alone(params["seed"], seeds[0])
+        rate = {"learning_rate": params["learning_rate"]}
+        if isinstance(options.get("optimizer"), Optimizer):  # a configured one takes the rate
+            rate = {"optimizer": options["optimizer"].with_learning_rate(rate["learning_rate"])}
+        history = alone.fit(X, y, epochs=epochs, validation_data=(Xv, yv),
+                            **{**options, **rate})
+        assert run.diverged is None
+        np.testing.assert_array_equal(run.network._params, alone._params)
+        np.testing.assert_array_equal(run.network._opt_state, alone._opt_state)
+        np.testing.assert_array_equal(run.network._opt_step, alone._opt_step)
+        for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+            assert run.history[key] == history[key], key
+        assert run.network.epochs_trained == alone.epochs_trained == epochs
+
+
+def test_the_first_network_is_fit_alone_without_help(data):
+    # the sweep shuffles as its first network would: no generator to set by hand
+    X, y, _, _ = data
+    result = steepest.sweep(SIZES, X, y, learning_rates=[0.2, 0.7], seeds=[5], epochs=2,
+                            batch_size=10, **NET)
+    alone = steepest.Network(SIZES, seed=5, **NET)
+    alone.fit(X, y, epochs=2, batch_size=10, learning_rate=0.2)
+    np.testing.assert_array_equal(result.networks[0]._params, alone._params)
+
+
+def test_after_the_sweep_each_network_is_its_own_and_fit_continues_it(data):
+    X, y, _, _ = data
+    result = steepest.sweep(SIZES, X, y, learning_rates=[0.1, 0.4], epochs=1, batch_size=10,
+                            **NET)
+    first, second = result.networks
+    before = second._params.copy()
+    first.fit(X, y, epochs=1)  # its learning rate and batch size, remembered
+    np.testing.assert_array_equal(second._params, before)  # no shared memory
+    assert first.epochs_trained == 2 and first._train_config["batch_size"] == 10
+    assert first.history["learning_rate"] == [0.1, 0.1]
+
+
+def _diverging():
+    """Regression targets far out, an identity output and a rate of 2: the loss explodes
+    within a few epochs; at 0.001 it does not."""
+    rng = np.random.default_rng(3)
+    X = rng.random((64, 5), dtype=np.float32)
+    y = (100 * X.sum(axis=1, keepdims=True)).astype(np.float32)
+    return X, y, dict(activation="relu", output="identity", loss="mse")
+
+
+def test_a_diverging_network_is_stopped_and_restored_the_others_go_on():
+    X, y, options = _diverging()
+    result = steepest.sweep([5, 16, 1], X, y, learning_rates=[0.001, 2.0], seeds=[1],
+                            epochs=6, batch_size=8, **options)
+    calm, wild = result.runs
+    assert calm.diverged is None and len(calm.history) == 6
+    # the same network alone raises DivergenceError in the same epoch and keeps the same
+    # last good weights
+    alone = steepest.Network([5, 16, 1], seed=1, **options)
+    with pytest.raises(DivergenceError) as raised:
+        alone.fit(X, y, epochs=6, batch_size=8, learning_rate=2.0)
+    assert wild.diverged_epoch == raised.value.epoch
+    assert wild.diverged.startswith(f"training diverged in epoch {raised.value.epoch}:")
+    assert len(wild.history) == raised.value.epoch - 1
+    assert wild.network.epochs_trained == alone.epochs_trained == raised.value.epoch - 1
+    np.testing.assert_array_equal(wild.network._params, alone._params)
+    assert np.isfinite(wild.network._params).all()
+    alone_calm = steepest.Network([5, 16, 1], seed=1, **options)
+    alone_calm._rng.bit_generator.state = steepest.Network(
+        [5, 16, 1], seed=1, **options)._rng.bit_generator.state
+    alone_calm.fit(X, y, epochs=6, batch_size=8, learning_rate=0.001)
+    np.testing.assert_array_equal(calm.network._params, alone_calm._params)
+    # the table says so, and the best is the one that finished
+    assert result.best is calm
+    rows = result.table().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("* ") and rows[1].endswith("ok")
+    assert rows[2].endswith(f"diverged in epoch {wild.diverged_epoch}")
+    assert result.diverged == [None, wild.diverged]
+
+
+def test_best_is_by_validation_loss_else_training_loss(data):
+    X, y, Xv, yv = data
+    with_val = steepest.sweep(SIZES, X, y, learning_rates=[0.01, 0.5, 2.0], epochs=2,
+                              batch_size=10, validation_data=(Xv, yv), **NET)
+    lowest = min(with_val.runs, key=lambda run: run.history["val_loss"][-1])
+    assert with_val.best is lowest
+    without = steepest.sweep(SIZES, X, y, learning_rates=[0.01, 0.5, 2.0], epochs=2,
+                             batch_size=10, **NET)
+    assert without.best is min(without.runs, key=lambda run: run.history["loss"][-1])
+    assert "val_loss" not in without.table().splitlines()[0]
+
+
+def test_best_is_none_when_every_network_diverged():
+    X, y, options = _diverging()
+    result = steepest.sweep([5, 16, 1], X, y, learning_rates=[2.0, 3.0], epochs=6,
+                            batch_size=8, **options)
+    assert all(result.diverged) and result.best is None
+
+
+def test_the_plot_draws_every_curve(tmp_path, data):
+    pytest.importorskip("matplotlib")
+    X, y, _, _ = data
+    result = steepest.sweep(SIZES, X, y, learning_rates=[0.1, 0.5], epochs=2, batch_size=10,
+                            **NET)
+    path = tmp_path / "sweep.png"
+    result.plot(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(learning_rates=[]), ValueError, "learning_rates must not be empty"),
+    (dict(learning_rates=[0.1, -1.0]), ValueError, r"learning_rates\[1\]"),
+    (dict(learning_rates="0.1"), TypeError, "learning_rates must be a sequence"),
+    (dict(seeds=[0, "a"]), TypeError, r"seeds\[1\]"),
+    (dict(epochs=-1), ValueError, "epochs"),
+    (dict(learning_rate=0.1), TypeError, "learning_rates"),
+    (dict(callbacks=[]), TypeError, "callbacks"),
+    (dict(checkpoint="x.npz"), TypeError, "checkpoint"),
+    (dict(colour="red"), TypeError, "'colour'"),
+    (dict(activation="nope"), ValueError, "activation"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+])
+def test_bad_arguments_are_refused_naming_them(data, kwargs, error, match):
+    X, y, _, _ = data
+    with pytest.raises(error, match=match):
+        steepest.sweep(SIZES, X, y, **{"learning_rates": [0.1], **kwargs})
+
+
+def test_learning_rates_none_is_the_optimisers_default(data):
+    X, y, _, _ = data
+    result = steepest.sweep(SIZES, X, y, seeds=[0, 1], epochs=1, optimizer="adam", **NET)
+    assert [p["learning_rate"] for p in result.params] == [Adam().learning_rate] * 2
+
+
+# ------------------------------------------------------------------ the kernels
+def _kernel_inputs(rng, k=3):
+    sizes = np.array([6, 5, 3], np.int64)
+    acts = np.array([codes.ACTIVATION_CODES["tanh"], codes.ACTIVATION_CODES["softmax"]],
+                    np.int64)
+    n_params = 6 * 5 + 5 + 5 * 3 + 3
+    params = (0.3 * rng.standard_normal((k, n_params))).astype(np.float32)
+    X = rng.standard_normal((20, 6)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 20)]
+    return sizes, acts, params, X, Y, rng.permutation(20)
+
+
+def test_the_sweep_kernels_match_the_reference(rng):
+    sizes, acts, params, X, Y, order = _kernel_inputs(rng)
+    loss = codes.LOSS_CODES["cross_entropy"]
+    rates = np.array([0.1, 0.5, 1.0], np.float32)
+    active = np.array([1, 0, 1], np.int64)
+    got, want = params.copy(), params.astype(np.float64)
+    losses, expected = np.empty(3, np.float32), np.empty(3)
+    cpu.sweep_sgd_epoch(got, sizes, acts, loss, X, Y, order, 4, rates, active, losses)
+    reference.sweep_sgd_epoch(want, sizes, acts, loss, X.astype(np.float64),
+                              Y.astype(np.float64), order, 4, rates.astype(np.float64),
+                              active, expected)
+    assert_close(got, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(got[1], params[1])  # inactive: untouched
+    assert np.isnan(losses[1]) and np.isnan(expected[1])
+    assert_close(losses[[0, 2]], expected[[0, 2]], rtol=1e-4, atol=1e-6)
+
+    # any optimiser: Adam with each network's own rate
+    opt = Adam(learning_rate=0.01)
+    hyper = np.stack([opt.hyper()] * 3)
+    hyper[:, codes.HYPER_LEARNING_RATE] = [0.01, 0.02, 0.03]
+    state = np.zeros((3, opt.n_state_slots, params.shape[1]), np.float32)
+    step = np.zeros((3, 1), np.int64)
+    got, want = params.copy(), params.astype(np.float64)
+    want_state, want_step = state.astype(np.float64), step.copy()
+    cpu.sweep_optimizer_epoch(got, state, step, sizes, acts, loss, opt.code, hyper, X, Y,
+                              order, 4, active, losses)
+    reference.sweep_optimizer_epoch(want, want_state, want_step, sizes, acts, loss, opt.code,
+                                    hyper.astype(np.float64), X.astype(np.float64),
+                                    Y.astype(np.float64), order, 4, active, expected)
+    assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert_close(state, want_state, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(step, want_step)
+    assert step[0, 0] == 5 and step[1, 0] == 0  # 20 rows in batches of 4; inactive: 0
+
+
+@needs_cuda
+def test_a_sweep_on_cuda_matches_the_cpu_sweep(rng):
+    X = rng.random((24, 6), dtype=np.float32)
+    y = rng.integers(0, 3, 24)
+    options = dict(activation="tanh", output="softmax", loss="cross_entropy")
+    results = {device: steepest.sweep([6, 5, 3], X, y, learning_rates=[0.1, 0.5], seeds=[2],
+                                      epochs=2, batch_size=4, device=device, **options)
+               for device in ("cpu", "cuda")}
+    for ours, theirs in zip(results["cuda"].runs, results["cpu"].runs):
+        assert ours.history.device == "cuda"
+        assert_close(ours.network._params, theirs.network._params, rtol=1e-4, atol=1e-5)
+        assert_close(ours.history["loss"], theirs.history["loss"], rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the command line
+def test_the_cli_prints_the_table_and_writes_the_curves_and_metrics(tmp_path, capsys):
+    import json
+
+    from steepest.cli import main
+
+    argv = ["sweep", "--learning-rates", "0.5,3", "--seeds", "0,1", "--train-samples", "300",
+            "--epochs", "2", "--metrics-json", str(tmp_path / "sweep.json")]
+    try:
+        import matplotlib  # noqa: F401
+
+        argv += ["--plot", str(tmp_path / "sweep.png")]
+    except ImportError:
+        pass
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("sweep of 4 networks 784-30-10")
+    table = lines[1:6]
+    assert "learning_rate" in table[0] and "val_accuracy" in table[0]
+    assert sum(line.startswith("* ") for line in table[1:]) == 1
+    assert [line.split()[-1] for line in table[1:]] == ["ok"] * 4
+    metrics = json.loads((tmp_path / "sweep.json").read_text())
+    assert [(m["learning_rate"], m["seed"]) for m in metrics] == [(0.5, 0), (3.0, 0),
+                                                                   (0.5, 1), (3.0, 1)]
+    assert all(len(m["history"]["loss"]) == 2 and m["diverged"] is None for m in metrics)
+    if "--plot" in argv:
+        assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("flag,value", [("--learning-rates", "0.5,-1"), ("--seeds", "a"),
+                                        ("--epochs", "0")])
+def test_the_cli_refuses_bad_values_naming_the_flag(capsys, flag, value):
+    from steepest.cli import main
+
+    argv = ["sweep", "--learning-rates", "0.5", flag, value]
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == 2
+    assert flag in capsys.readouterr().err
