@@ -781,20 +781,32 @@ class Network:
                 f"learning rate.", epoch, rate, history)
         self._check_gradient_flow(probe_loss, norms, run, history)
         self.epochs_trained = epoch
+        metrics = self._epoch_metrics(epoch, loss, seconds, n, rate, norms, run.accuracy_rows,
+                                      plan.validation)
+        self._record_epoch(history, metrics)
+        return metrics
+
+    def _epoch_metrics(self, epoch, loss, seconds, n, rate, norms, accuracy_rows, validation):
+        """A trained epoch's metrics: its loss, time, samples/s over ``n`` rows, learning rate
+        and probe's gradient norms, the accuracy on ``accuracy_rows`` (blocks of (X, Y,
+        truth), or None) and the metrics on ``validation`` (or None) as val_…"""
         metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                    "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                    "learning_rate": rate, "grad_norms": norms}
-        if run.accuracy_rows is not None:
+        if accuracy_rows is not None:
             right = sum(self._evaluate(*block)["accuracy"] * len(block[1])
-                        for block in run.accuracy_rows)
-            metrics["accuracy"] = right / sum(len(block[1]) for block in run.accuracy_rows)
-        if plan.validation is not None:
-            val = self._evaluate(*plan.validation)
+                        for block in accuracy_rows)
+            metrics["accuracy"] = right / sum(len(block[1]) for block in accuracy_rows)
+        if validation is not None:
+            val = self._evaluate(*validation)
             metrics.update({f"val_{key}": value for key, value in val.items()})
+        return metrics
+
+    def _record_epoch(self, history, metrics):
+        """An epoch's metrics into this call's ``history`` and the network's own log."""
         history.append(**metrics)
         for key, value in metrics.items():
             self._log.setdefault(key, []).append(value)
-        return metrics
 
     def _divergence(self, loss, probe_loss, moving, start_loss):
         """Why training cannot go on after this epoch, or None."""

@@ -385,17 +385,6 @@ class _Sweep:
                             f"epoch {epoch - 1}")
             return
         net.epochs_trained = epoch
-        n = n_rows(plan.X)
-        metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
-                   "samples_per_s": n / seconds if seconds > 0 else float("inf"),
-                   "learning_rate": rate, "grad_norms": norms}
-        if self.blocks is not None:
-            right = sum(net._evaluate(*block)["accuracy"] * len(block[1])
-                        for block in self.blocks)
-            metrics["accuracy"] = right / sum(len(block[1]) for block in self.blocks)
-        if plan.validation is not None:
-            val = net._evaluate(*plan.validation)
-            metrics.update({f"val_{key}": value for key, value in val.items()})
-        run.history.append(**metrics)
-        for key, value in metrics.items():
-            net._log.setdefault(key, []).append(value)
+        metrics = net._epoch_metrics(epoch, loss, seconds, n_rows(plan.X), rate, norms,
+                                     self.blocks, plan.validation)
+        net._record_epoch(run.history, metrics)
