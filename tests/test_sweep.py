@@ -233,17 +233,58 @@ def test_the_sweep_kernels_match_the_reference(rng):
 
 
 @needs_cuda
-def test_a_sweep_on_cuda_matches_the_cpu_sweep(rng):
+@pytest.mark.parametrize("options", [dict(batch_size=4), dict(batch_size=1),
+                                     dict(batch_size=None), dict(batch_size=4, optimizer="adam")],
+                         ids=["minibatch", "per_sample", "full_batch", "adam"])
+def test_a_sweep_on_cuda_matches_the_cpu_sweep(rng, options):
     X = rng.random((24, 6), dtype=np.float32)
     y = rng.integers(0, 3, 24)
-    options = dict(activation="tanh", output="softmax", loss="cross_entropy")
-    results = {device: steepest.sweep([6, 5, 3], X, y, learning_rates=[0.1, 0.5], seeds=[2],
-                                      epochs=2, batch_size=4, device=device, **options)
+    net = dict(activation="tanh", output="softmax", loss="cross_entropy")
+    rates = [0.01, 0.05] if "optimizer" in options else [0.1, 0.5]
+    results = {device: steepest.sweep([6, 5, 3], X, y, learning_rates=rates, seeds=[2],
+                                      epochs=2, device=device, **net, **options)
                for device in ("cpu", "cuda")}
     for ours, theirs in zip(results["cuda"].runs, results["cpu"].runs):
         assert ours.history.device == "cuda"
         assert_close(ours.network._params, theirs.network._params, rtol=1e-4, atol=1e-5)
         assert_close(ours.history["loss"], theirs.history["loss"], rtol=1e-4, atol=1e-6)
+
+
+@needs_cuda
+def test_the_cuda_sweep_is_one_launch_of_a_block_per_network(rng, monkeypatch):
+    # per-sample and small-batch SGD: one launch of K blocks for the whole sweep, each block
+    # its network; an inactive network untouched with a NaN loss; the reference's results
+    from steepest.kernels import _cuda
+    from steepest.kernels import cuda as kernels
+    from steepest.kernels.cuda import loops
+
+    cuda = _cuda.load()
+    launched = []
+    original = loops._launch_one_block
+
+    def spy(kernel, n_blocks, *args):
+        launched.append((kernel.py_func.__name__, n_blocks))
+        return original(kernel, n_blocks, *args)
+
+    monkeypatch.setattr(loops, "_launch_one_block", spy)
+    sizes, acts, params, X, Y, order = _kernel_inputs(rng)
+    loss = codes.LOSS_CODES["cross_entropy"]
+    rates = np.array([0.1, 0.5, 1.0], np.float32)
+    active = np.array([1, 0, 1], np.int64)
+    losses = np.empty(3, np.float32)
+    params_dev = cuda.to_device(params)
+    kernels.sweep_sgd_epoch(params_dev, sizes, acts, loss, cuda.to_device(X),
+                            cuda.to_device(Y), cuda.to_device(order), 4, rates, active, losses)
+    assert launched == [("_sweep_one_block_kernel", 3)]
+    want, expected = params.astype(np.float64), np.empty(3)
+    reference.sweep_sgd_epoch(want, sizes, acts, loss, X.astype(np.float64),
+                              Y.astype(np.float64), order, 4, rates.astype(np.float64),
+                              active, expected)
+    got = params_dev.copy_to_host()
+    assert_close(got, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(got[1], params[1])
+    assert np.isnan(losses[1])
+    assert_close(losses[[0, 2]], expected[[0, 2]], rtol=1e-4, atol=1e-6)
 
 
 # ------------------------------------------------------------------ the command line

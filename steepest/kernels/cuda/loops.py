@@ -391,19 +391,19 @@ def _update_layer(plan, layer, params, smem, X, work, work_base, d_cur, batch, l
         w_buf[b_base + o] -= learning_rate * grad
 
 
-@cuda.jit
-def _sgd_epoch_one_block_kernel(params, plan, X, Y, order, learning_rate, scratch, loss_out):
+@cuda.jit(device=True)
+def _one_block_epoch_body(params, plan, X, Y, order, learning_rate, scratch, smem):
     """A whole epoch of SGD in one block; see the module docstring for the memory layout and
-    the plan's slots above it for ``plan``.
+    the plan's slots above it for ``plan``.  Returns the epoch's mean loss on thread 0 (0 on
+    the others).
 
-    Dynamic shared memory: [0, n_partials) partial sums (n_partials ≥ T, and ≥ every layer's
-    (row, unit) pairs × parts, see ``one_block_layout``), then params[shared_from:], then (when
-    work_in_shared) the work buffer: each layer's activations for the batch rows and two δ
-    buffers; otherwise the work buffer is ``scratch``.  X and Y are flat (N·IN,), (N·OUT,).
-    loss_out[0] ← the epoch's mean loss.  Each step's phases are separated by the barriers
-    below; the phases' inner barriers are in their device functions.
+    ``smem``, the block's dynamic shared memory: [0, n_partials) partial sums (n_partials ≥
+    T, and ≥ every layer's (row, unit) pairs × parts, see ``one_block_layout``), then
+    params[shared_from:], then (when work_in_shared) the work buffer: each layer's
+    activations for the batch rows and two δ buffers; otherwise the work buffer is
+    ``scratch``.  X and Y are flat (N·IN,), (N·OUT,).  Each step's phases are separated by
+    the barriers below; the phases' inner barriers are in their device functions.
     """
-    smem = cuda.shared.array(0, FLOAT32_TYPE)
     _params_to_shared(plan, params, smem)
     work, work_base = _work_buffer(plan, params, smem, scratch)
     n_layers = plan[PLAN_N_LAYERS]
@@ -433,12 +433,41 @@ def _sgd_epoch_one_block_kernel(params, plan, X, Y, order, learning_rate, scratc
     t = cuda.threadIdx.x
     smem[t] = my_loss
     cuda.syncthreads()
+    total = ZERO
     if t == 0:
-        total = ZERO
         for k in range(cuda.blockDim.x):
             total += smem[k]
-        loss_out[0] = total / np.float32(n)
     _params_from_shared(plan, params, smem)
+    return total / np.float32(n)
+
+
+@cuda.jit
+def _sgd_epoch_one_block_kernel(params, plan, X, Y, order, learning_rate, scratch, loss_out):
+    """One epoch of SGD for one network in one block (``_one_block_epoch_body``);
+    loss_out[0] ← the epoch's mean loss."""
+    smem = cuda.shared.array(0, FLOAT32_TYPE)
+    value = _one_block_epoch_body(params, plan, X, Y, order, learning_rate, scratch, smem)
+    if cuda.threadIdx.x == 0:
+        loss_out[0] = value
+
+
+@cuda.jit
+def _sweep_one_block_kernel(params, plan, X, Y, order, learning_rates, active, scratch,
+                            losses):
+    """One epoch of SGD for each of K same-shaped networks, one block each: block b trains
+    params[b] at learning_rates[b] (``_one_block_epoch_body``), its own scratch[b], and
+    writes losses[b]; a network with active[b] == 0 is left as it is (losses[b] ← NaN).
+    The blocks share X, Y, the order and the plan, and run on as many SMs at once."""
+    b = cuda.blockIdx.x
+    if active[b] == 0:  # the whole block leaves together: no barrier is skipped
+        if cuda.threadIdx.x == 0:
+            losses[b] = np.float32(np.nan)
+        return
+    smem = cuda.shared.array(0, FLOAT32_TYPE)
+    value = _one_block_epoch_body(params[b], plan, X, Y, order, learning_rates[b], scratch[b],
+                                  smem)
+    if cuda.threadIdx.x == 0:
+        losses[b] = value
 
 
 def one_block_layout(sizes, batch_size, threads=ONE_BLOCK_THREADS,
@@ -554,28 +583,61 @@ def one_block_shared_limit():
     return max(SHARED_MEMORY_BYTES, _cuda.shared_memory_opt_in_bytes() or 0)
 
 
-def _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
-    """Per-sample or small-batch SGD as ONE launch; returns (mean loss, the layout used)."""
-    n = int(order.shape[0])
-    batch_size = max(1, min(int(batch_size), n))
-    loss_out = cuda.device_array(1, np.float32)
-
-    def arguments(layout):
-        plan = device_ints(one_block_plan(sizes, activations, loss, batch_size, layout))
-        scratch = cuda.device_array(1 if layout["work_in_shared"] else layout["work_size"],
-                                    np.float32)
-        return (params, plan, flat(X), flat(Y), order, np.float32(learning_rate), scratch,
-                loss_out)
-
-    kernel = _sgd_epoch_one_block_kernel
+def _launch_one_block(kernel, n_blocks, sizes, batch_size, arguments):
+    """Launch ``kernel`` (one of the one-block kernels) on ``n_blocks`` blocks with the layout
+    for ``sizes`` and batches of ``batch_size``: planned for the device's opt-in limit of
+    shared memory, and for 48 KB when the driver refuses to raise the kernel's limit.
+    ``arguments(layout)`` gives the kernel's arguments; returns the layout launched."""
     layout = one_block_layout(sizes, batch_size, ONE_BLOCK_THREADS, one_block_shared_limit())
     args = arguments(layout)
     if layout["shared_bytes"] > SHARED_MEMORY_BYTES and not _cuda.raise_dynamic_shared_memory(
             kernel, args, layout["shared_bytes"]):
         layout = one_block_layout(sizes, batch_size, ONE_BLOCK_THREADS, SHARED_MEMORY_BYTES)
         args = arguments(layout)
-    kernel[1, ONE_BLOCK_THREADS, 0, layout["shared_bytes"]](*args)
+    kernel[n_blocks, ONE_BLOCK_THREADS, 0, layout["shared_bytes"]](*args)
+    return layout
+
+
+def _plan_and_scratch(sizes, activations, loss, batch_size, layout, n_blocks):
+    """The plan on the device and each block's scratch (one float when the work buffer is in
+    shared memory), as (n_blocks, size)."""
+    plan = device_ints(one_block_plan(sizes, activations, loss, batch_size, layout))
+    width = 1 if layout["work_in_shared"] else layout["work_size"]
+    return plan, cuda.device_array((n_blocks, width), np.float32)
+
+
+def _one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
+    """Per-sample or small-batch SGD as ONE launch; returns (mean loss, the layout used)."""
+    batch_size = max(1, min(int(batch_size), int(order.shape[0])))
+    loss_out = cuda.device_array(1, np.float32)
+
+    def arguments(layout):
+        plan, scratch = _plan_and_scratch(sizes, activations, loss, batch_size, layout, 1)
+        return (params, plan, flat(X), flat(Y), order, np.float32(learning_rate), scratch[0],
+                loss_out)
+
+    layout = _launch_one_block(_sgd_epoch_one_block_kernel, 1, sizes, batch_size, arguments)
     return float(loss_out.copy_to_host()[0]), layout
+
+
+def sweep_one_block_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
+                          learning_rates, active):
+    """K networks' epochs of per-sample or small-batch SGD as ONE launch, a block each
+    (``_sweep_one_block_kernel``); returns (the mean losses (K,) on the host, NaN for an
+    inactive network, and the layout used).  params (K, P) device, updated in place;
+    learning_rates (K,), active (K,) host or device."""
+    n_blocks = int(params.shape[0])
+    batch_size = max(1, min(int(batch_size), int(order.shape[0])))
+    losses = cuda.device_array(n_blocks, np.float32)
+    rates, flags = on_device(learning_rates, np.float32), on_device(active, np.int64)
+
+    def arguments(layout):
+        plan, scratch = _plan_and_scratch(sizes, activations, loss, batch_size, layout,
+                                          n_blocks)
+        return params, plan, flat(X), flat(Y), order, rates, flags, scratch, losses
+
+    layout = _launch_one_block(_sweep_one_block_kernel, n_blocks, sizes, batch_size, arguments)
+    return losses.copy_to_host(), layout
 
 
 def _tiled_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):

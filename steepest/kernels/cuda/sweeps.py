@@ -1,14 +1,22 @@
 """Sweeps on CUDA: K same-shaped networks trained over the same order of samples.
 
-Each network's epoch is the single network's launcher (``loops.py``) on its row of
-``params``, one network after another: K networks cost K epochs' launches.  (One launch for
-the whole sweep, a block per network, is not built yet.)
+Where a single network's epoch would be one launch of one block (per-sample and small-batch
+SGD of a network the launch plan keeps on one SM, ``loops.launch_plan``), the whole sweep is
+ONE launch of K blocks, a network each (``loops.sweep_one_block_epoch``): the networks train
+at once on K SMs.  Otherwise (larger batches, full batch, other optimisers) each network's
+epoch is the single network's launcher on its row of ``params``, one network after another.
 """
 
 import numpy as np
 
 from ._device import check_code, check_codes
-from .loops import gd_step_full_batch, optimizer_epoch_minibatch, sgd_epoch_minibatch
+from .loops import (
+    gd_step_full_batch,
+    optimizer_epoch_minibatch,
+    sgd_epoch_minibatch,
+    sgd_epoch_path,
+    sweep_one_block_epoch,
+)
 
 
 def sweep_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rates,
@@ -17,11 +25,17 @@ def sweep_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
     (params[k], at learning_rates[k]) as ``sgd_epoch_minibatch``, or, for a batch of all N
     rows, as ``gd_step_full_batch`` (as ``fit`` takes it), its mean loss in losses[k] (a
     host array).  A network with active[k] == 0 is left as it is, and losses[k] is NaN.
+    One launch for all K where one network's epoch would be one block (module docstring).
 
     params (K, P) device, updated in place; learning_rates (K,), active (K,) host
     """
-    check_codes("activations", activations, "activation")  # before any network's launch
-    check_code("loss", loss, "loss")
+    activations = check_codes("activations", activations, "activation")  # before any launch
+    loss = check_code("loss", loss, "loss")
+    n = int(order.shape[0])
+    if batch_size < n and sgd_epoch_path(sizes, batch_size, n) == "one-block":
+        losses[:] = sweep_one_block_epoch(params, sizes, activations, loss, X, Y, order,
+                                          batch_size, learning_rates, active)[0]
+        return
     for k in range(params.shape[0]):
         if not active[k]:
             losses[k] = np.nan
