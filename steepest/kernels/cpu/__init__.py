@@ -42,6 +42,15 @@ from .optimizers import (
     sgd_step,
 )
 
+# The packed-layout steps of distributed gradient mode (``steps.py``): CPU only, with no
+# reference or CUDA twin, so outside the common ``__all__`` the kernel sets share (exported
+# by the "name as name" form).
+from .steps import pack_rows as pack_rows
+from .steps import packed_gradient as packed_gradient
+from .steps import packed_update as packed_update
+from .steps import rows_are_sparse as rows_are_sparse
+from .steps import unpack_rows as unpack_rows
+
 __all__ = [
     "activation_backward", "activation_forward", "cross_entropy_loss",
     "cross_entropy_loss_backward", "dense_backward_input", "dense_backward_params",
