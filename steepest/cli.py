@@ -222,6 +222,14 @@ def _add_train_parser(commands):
                             "'steepest[mpi]'): each batch is split across the processes and "
                             "their gradients summed; rank 0 prints and writes the files; on "
                             "the CPU")
+    train.add_argument("--sync", choices=("gradient", "average"), default=None,
+                       help="with --distributed: 'gradient' (the default) splits each batch "
+                            "across the processes; 'average' lets each train on its share of "
+                            "the rows and averages the networks (local SGD, for small batches)")
+    train.add_argument("--average-every", type=_whole(1), default=None, metavar="H",
+                       help="with --sync average: samples each process trains between "
+                            "averagings, a multiple of the batch size (default: at the end of "
+                            "each epoch only)")
 
 
 def _given(args):
@@ -314,7 +322,12 @@ def _epochs(n):
 def _communicator(args):
     """MPI.COMM_WORLD with --distributed (which trains on the CPU), else None."""
     if not args.distributed:
+        for flag, value in (("--sync", args.sync), ("--average-every", args.average_every)):
+            if value is not None:
+                raise ValueError(f"{flag} needs --distributed")
         return None
+    if args.average_every is not None and args.sync != "average":
+        raise ValueError("--average-every needs --sync average")
     if args.device == "cuda":
         raise ValueError("--distributed trains on the CPU only; got --device cuda")
     args.device = "cpu"  # "auto" would take a GPU where there is one
@@ -324,6 +337,13 @@ def _communicator(args):
         return distributed.world()
     except ImportError as exc:
         raise ValueError(f"--distributed: {exc}") from None
+
+
+def _sync_options(args, comm):
+    """fit's sync and average_every for --distributed; nothing for one process."""
+    if comm is None:
+        return {}
+    return {"sync": args.sync or "gradient", "average_every": args.average_every}
 
 
 def _lead(args):
@@ -350,6 +370,9 @@ def train(args):
     comm = _communicator(args)
     say = print if _lead(args) else _silent
     world = "" if comm is None else f", world size {comm.Get_size()}"
+    sync = "" if comm is None or args.sync != "average" else \
+        ", averaging every " + (f"{args.average_every} samples" if args.average_every
+                                else "epoch")
 
     def set_up():
         given = _given(args)
@@ -370,7 +393,7 @@ def train(args):
         f"batch size {settings['batch_size'] or 'full'}, {settings['optimizer']} at learning "
         f"rate {settings['learning_rate']}"
         + (f", schedule {_shown(schedule)}" if schedule else "")
-        + (f", resuming after epoch {net.epochs_trained}" if args.resume else "") + world)
+        + (f", resuming after epoch {net.epochs_trained}" if args.resume else "") + sync + world)
     if net.epochs_trained >= args.epochs:
         say(f"nothing to train: the checkpoint has trained {_epochs(net.epochs_trained)} "
             f"already and --epochs {args.epochs} asks for {args.epochs} in all")
@@ -429,7 +452,8 @@ def _train_epochs(net, data, options, args, comm=None):
     try:
         if remaining > 0:
             net.fit(X, y, epochs=remaining, validation_data=(Xt, yt),
-                    checkpoint=args.checkpoint, callbacks=[epoch_ended], comm=comm, **options)
+                    checkpoint=args.checkpoint, callbacks=[epoch_ended], comm=comm,
+                    **_sync_options(args, comm), **options)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

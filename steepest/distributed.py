@@ -4,8 +4,9 @@ Run a script (or ``python -m steepest train --distributed``) as K processes with
 ``mpiexec -n K``, pass ``comm=MPI.COMM_WORLD`` to ``fit``, and the K ranks train one network
 together.  This is the one module that imports mpi4py, and only when a communicator is
 used, so ``import steepest`` and everything else work without it (``pip install
-'steepest[mpi]'`` brings mpi4py and MPICH).  It is plain Python: the gradients come from the
-CPU kernels a single process uses (``network_gradient``, ``optimizer_step``).
+'steepest[mpi]'`` brings mpi4py and MPICH).  It is plain Python around CPU kernels: gradient
+mode steps through the packed-layout steps of ``kernels/cpu/steps.py``, average mode runs
+the single-process epoch kernels between its averagings.
 
 ``sync="gradient"``: synchronous data parallelism (Horovod, torch.distributed)
 ---------------------------------------------------------------------------
@@ -14,9 +15,11 @@ weights, optimiser state and shuffling generator (broadcast once), so the ranks 
 alike even when their networks were seeded differently.  Each global batch of ``batch_size``
 rows (the rows ``order[start:start + batch_size]`` of the epoch's shuffled order, as one
 process takes them) is cut into K contiguous near-equal parts (``shard_rows``); rank r
-computes the gradient and loss over part r, weighted by its share of the batch, and ONE
-``Allreduce`` of one flat float32 buffer (the P gradient entries, then the part's loss sum)
-gives every rank the batch's mean gradient and loss.  Every rank then applies the same
+computes the gradient and loss over part r, straight from X through the order, each row
+weighted by 1/B of the whole batch, and ONE ``Allreduce`` of one flat float32 buffer (the
+gradient in the kernels' packed layout, then the part's loss sum) gives every rank the
+batch's mean gradient and loss.  The parameters and optimiser state stay packed for the
+whole epoch (packed once at its start, unpacked at its end).  Every rank then applies the same
 update with the same optimiser state, so the ranks stay identical and the weights equal a
 single process's ``fit`` to float32 rounding (the sums are taken in another order).
 scikit-learn's penalty ``alpha`` and ``weight_decay`` are applied after the reduction, as one
@@ -24,6 +27,35 @@ process applies them.  A batch needs at least one row per rank (``batch_size`` �
 short batch of an epoch may leave a rank without rows, which then adds zeros).  Rank 0
 alone shows the progress bar and warnings and writes ``checkpoint``; every rank limits
 Numba to its share of its node's cores (``thread_share``) for the call.
+
+``sync="average"``: local SGD (periodic model averaging)
+--------------------------------------------------------
+For per-sample and small-batch SGD, where a reduction per step would cost more than the
+step.  Each rank trains its own copy with the single-process compiled epoch kernel on its
+own rows of the epoch, and every ``average_every`` samples (counted per rank: each rank
+has trained that many of its rows since the last averaging; None: only at the end of each
+epoch) ONE ``Allreduce`` of one flat float32 buffer [parameters | optimiser state | loss
+sum | step count] replaces every rank's parameters and optimiser state by the ranks' mean.
+``average_every`` must be a multiple of ``batch_size``, so averaging falls between batches;
+full-batch training (``batch_size=None``) has no use for it (one step per epoch: use
+gradient mode).  Every epoch ends with an averaging, so the ranks end each epoch (and
+``fit``) identical, and rank 0's checkpoint holds the network of all of them.  The mean
+step count is rounded (exact while it is below 2²⁴, float32's integers); ranks with rows
+left over after the others' run out keep training up to their own count, and every rank
+joins every averaging, ⌈(most rows of any rank) / average_every⌉ per epoch.
+
+Whose rows (the sharded-data rule, one keyword): with ``sharded=False`` (the default) every
+rank passes the same full X and y (checked, as in gradient mode), and each epoch's shuffled
+order of all N rows, drawn alike on every rank, is cut into K contiguous blocks
+(``shard_rows``): rank r trains on block r, read from X through the order (no copies), so
+the ranks together visit each row once per epoch, as one process does.  With
+``sharded=True`` X and y are this rank's own rows (loaded by this rank alone, e.g.
+``shard(steepest.load_mnist()[:2], comm)``), used as given and shuffled by a generator of
+their own, seeded by the network's shared generator and the rank; the ranks' row counts may
+differ, and only the width of X and of y must agree.  Either way a run is reproducible for
+a given seed and K.  Metrics measured on this rank's rows (training accuracy, and with
+``sharded=True`` the validation metrics) are pooled over the ranks, weighted by rows, so the
+history, schedules and callbacks see the same numbers on every rank.
 
 Failing together
 ----------------
@@ -34,21 +66,31 @@ training, the decisions that end it (divergence, a callback's stop) are agreed a
 per epoch; any other exception on one rank prints its traceback and calls
 ``comm.Abort(1)``, which ends every rank of the job with a non-zero status.
 
+``timings`` adds up the seconds this process spent in those Allreduce calls (benchmarks).
+Checkpoints hold no trace of the world size: one written by a K-rank run resumes on any
+number of ranks, or on one process.
+
 Not here: the kernels (``steepest.kernels``), CUDA (distributed training runs on the CPU).
 """
 
 import os
 import sys
+import time
 import traceback
 import warnings
 from contextlib import contextmanager
 
 import numpy as np
 
-SYNC_MODES = ("gradient",)
+SYNC_MODES = ("gradient", "average")
 
-__all__ = ["SYNC_MODES", "Replicas", "abort_on_failure", "agree", "check_comm", "check_sync",
-           "limit_threads", "rank_and_size", "shard", "shard_rows", "thread_share", "world"]
+# Process-wide totals of the training Allreduce calls (Replicas._allreduce), for benchmarks:
+# read them before and after a fit, or set them to 0.
+timings = {"allreduce_seconds": 0.0, "allreduces": 0}
+
+__all__ = ["SYNC_MODES", "Replicas", "abort_on_failure", "agree", "check_average_every",
+           "check_comm", "check_sync", "limit_threads", "rank_and_size", "shard", "shard_rows",
+           "thread_share", "timings", "world"]
 
 
 def _mpi():
@@ -79,6 +121,26 @@ def check_sync(sync):
         raise ValueError(f"sync must be one of {', '.join(map(repr, SYNC_MODES))}; "
                          f"got {sync!r}")
     return sync
+
+
+def check_average_every(average_every, sync, batch_size):
+    """``average_every`` checked against the mode and the batch size it serves: None or a
+    whole multiple ≥ 1 of ``batch_size``, with ``sync="average"`` only."""
+    if average_every is None:
+        return None
+    if isinstance(average_every, bool) or not isinstance(average_every, (int, np.integer)):
+        raise TypeError(f"average_every must be a whole number of samples or None; "
+                        f"got {average_every!r}")
+    if sync != "average":
+        raise ValueError(f"average_every applies to sync='average' only; got "
+                         f"average_every={average_every} with sync={sync!r}")
+    if average_every < 1:
+        raise ValueError(f"average_every must be ≥ 1 (samples per rank between averagings), "
+                         f"or None (at each epoch's end); got {average_every}")
+    if batch_size is not None and average_every % batch_size:
+        raise ValueError(f"average_every must be a multiple of batch_size={batch_size} (the "
+                         f"ranks average between batches); got {average_every}")
+    return int(average_every)
 
 
 def check_comm(comm):
@@ -113,12 +175,17 @@ def shard_rows(n, rank, size):
     return start, start + base + (1 if rank < extra else 0)
 
 
-def shard(array, comm):
-    """This rank's block of the rows of ``array`` (``shard_rows`` over ``comm``): a slice,
-    so a view of a NumPy array.  ``comm=None`` gives every row."""
-    n = array.shape[0] if hasattr(array, "shape") else len(array)
+def shard(data, comm):
+    """This rank's block of the rows of ``data`` (``shard_rows`` over ``comm``): a slice, so
+    a view of a NumPy array.  A tuple or list of arrays (such as ``load_mnist()``'s
+    ``(X, y, X_test, y_test)``) gives a tuple of each one's block.  ``comm=None`` gives
+    every row.  For ``fit(..., sync="average", sharded=True)``:
+    ``X, y = shard(steepest.load_mnist()[:2], comm)``."""
+    if isinstance(data, (tuple, list)):
+        return tuple(shard(part, comm) for part in data)
+    n = data.shape[0] if hasattr(data, "shape") else len(data)
     start, stop = shard_rows(n, *rank_and_size(comm))
-    return array[start:stop]
+    return data[start:stop]
 
 
 def thread_share(comm):
@@ -230,16 +297,30 @@ class Replicas:
     same order.
     """
 
-    def __init__(self, comm, sync="gradient"):
+    def __init__(self, comm, sync="gradient", average_every=None, sharded=False):
         self.comm = check_comm(comm)
         self.sync = check_sync(sync)
+        self.average_every = average_every  # checked by fit (check_average_every)
+        self.sharded = bool(sharded)
         self.rank, self.size = rank_and_size(comm)
         self.lead = self.rank == 0  # rank 0 prints and writes files
         self._agreed_failure = False  # the ranks agreed to raise: no Abort needed
+        self.rows_per_rank = None  # average mode: every rank's rows of an epoch (share_rows)
 
-    def check_batch(self, batch_size, given):
-        """A ValueError unless a batch of ``batch_size`` rows (``given``: what fit was
-        passed) has a row for every rank."""
+    def check_batch(self, batch_size, given, n_rows):
+        """A ValueError unless the ranks can share this training: in gradient mode a batch of
+        ``batch_size`` rows (``given``: what fit was passed) needs a row for every rank; in
+        average mode mini-batches (not full batch), and with ``sharded=False`` at least one
+        of the ``n_rows`` rows per rank."""
+        if self.sync == "average":
+            if given is None:
+                raise ValueError("batch_size=None (full batch) takes one step per epoch, "
+                                 "which sync='average' cannot share out; use "
+                                 "sync='gradient' (the same step, split across the ranks)")
+            if not self.sharded and n_rows < self.size:
+                raise ValueError(f"X has {n_rows} row(s), fewer than the {self.size} "
+                                 f"processes of comm: sync='average' gives each its own rows")
+            return
         if batch_size < self.size:
             per_sample = " (full batch)" if given is None else \
                 " (per-sample SGD)" if given == 1 else ""
@@ -252,6 +333,38 @@ class Replicas:
         """``agree(comm, plan, signature)``: before any work, every rank raises if ``plan()``
         failed on any rank or the ranks' signatures differ."""
         return agree(self.comm, plan, signature)
+
+    def share_rows(self, n):
+        """Average mode: every rank's number of rows per epoch (collective), from ``n``, the
+        rows of this rank's X; sets ``rows_per_rank`` and ``averagings_per_epoch``."""
+        if self.sharded:
+            self.rows_per_rank = [int(r) for r in self.comm.allgather(int(n))]
+        else:
+            self.rows_per_rank = [stop - start for start, stop in
+                                  (shard_rows(n, r, self.size) for r in range(self.size))]
+        most = max(self.rows_per_rank)
+        every = self.average_every
+        self.averagings_per_epoch = 1 if every is None else max(1, -(-most // every))
+
+    def epoch_order(self, rng, n, shuffle):
+        """Average mode: this rank's rows of the epoch, in training order, as indices into its
+        X of ``n`` rows (module docstring).  Every rank draws from ``rng`` alike, so the
+        generators (which checkpoints keep) stay one."""
+        if self.sharded:
+            if not shuffle:
+                return np.arange(n)
+            key = int(rng.integers(2**63))
+            return np.random.default_rng([key, self.rank]).permutation(n)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        start, stop = shard_rows(n, self.rank, self.size)
+        return order[start:stop]
+
+    def pooled(self, values, rows):
+        """The mean over ranks of each of ``values`` (a dict of floats measured on ``rows``
+        of this rank's data), weighted by rows (collective)."""
+        gathered = self.comm.allgather((dict(values), int(rows)))
+        weight = sum(r for _, r in gathered)
+        return {key: sum(v[key] * r for v, r in gathered) / weight for key in values}
 
     def broadcast(self, array):
         """Rank 0's values of ``array`` (a contiguous NumPy array) on every rank, in place."""
@@ -308,17 +421,18 @@ class Replicas:
         """A function (params, state, step, order) -> the epoch's mean loss, as
         ``Network._epoch_runner`` returns, that trains in gradient mode (module docstring).
 
-        Per global batch: ``network_gradient`` over this rank's part, ONE ``Allreduce`` of
-        the float32 buffer [Σ-weighted gradient (P,) | loss sum], then α's penalty and
-        ``optimizer_step`` (which applies weight decay and counts the step; ``sgd_step`` for
-        plain SGD, as one process's SGD loops, which count none) on every rank.
-        ``network`` is (sizes, activation codes, loss code); X (N, IN) dense or
-        ``SparseRows``, Y (N, OUT) float32 on the host.  The loss reported is a single
-        process's: the mean over samples of each batch's loss before its update (α's
-        ½α‖W‖² once per batch).
+        θ and the optimiser state are packed once per epoch (``kernels.pack_rows``, the
+        fused layout) and unpacked at the end.  Per global batch: ``packed_gradient`` over
+        this rank's part of it, read from X through ``order`` (no row copies; each δ carries
+        1/B of the whole batch, so the parts' sum is the batch's mean gradient), ONE
+        ``Allreduce`` of the float32 buffer [packed gradient (Q,) | loss sum], then
+        ``packed_update`` (α's penalty, and ``optimizer_step``, or ``sgd_step`` for plain
+        SGD, which counts no steps, as one process's SGD loops) on every rank.  ``network``
+        is (sizes, activation codes, loss code); X (N, IN) dense or ``SparseRows``, Y (N, OUT)
+        float32 on the host.  The loss reported is a single process's: the mean over samples
+        of each batch's loss before its update (α's ½α‖W‖² once per batch).
         """
         from .kernels import codes
-        from .kernels.rows import take_rows
 
         MPI = _mpi()
         sizes, activations, loss_code = network
@@ -327,59 +441,76 @@ class Replicas:
         hyper[codes.HYPER_LEARNING_RATE] = rate
         # as in one process, plain SGD takes sgd_step, which counts no steps (the SGD loops)
         plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
-        learning_rate = np.float32(rate)
-        alpha = np.float32(opt.alpha)
-        weights = _weight_slices(sizes) if opt.alpha else []
-        n_params = sum(int(o) * int(i) + int(o) for i, o in zip(sizes[:-1], sizes[1:]))
-        buffer = np.zeros(n_params + 1, np.float32)  # the one buffer every step reduces
-        grads = buffer[:n_params]
         rank, size, comm = self.rank, self.size, self.comm
 
         def run(params, state, step, order):
+            theta_rows, w_total = kernels.pack_rows(params.reshape(1, -1), sizes, activations)
+            theta = theta_rows[0]
+            packed_state = kernels.pack_rows(state, sizes, activations)[0]
+            q = theta.shape[0]
+            buffer = np.empty(q + 1, np.float32)  # the one buffer every step reduces
+            grad = buffer[:q]
+            sparse = kernels.rows_are_sparse(X, order)
             total = np.float32(0)
             for start in range(0, n, batch):
-                rows = order[start:start + batch]
-                first, last = shard_rows(len(rows), rank, size)
-                if last > first:
-                    mine = rows[first:last]
-                    # the mean over this part, weighted by its share: the sum is the
-                    # batch's mean gradient
-                    loss = kernels.network_gradient(grads, params, sizes, activations,
-                                                    loss_code, take_rows(X, mine), Y[mine])
-                    buffer[:n_params] *= np.float32((last - first) / len(rows))
-                    buffer[n_params] = np.float32(loss) * np.float32(last - first)
-                else:  # the last, short batch of an epoch has no rows for this rank
-                    buffer[:] = 0
-                comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
-                total += buffer[n_params]
-                if weights:
-                    total += _l2_penalty(grads, params, weights, alpha, len(rows))
-                if plain_sgd:
-                    kernels.sgd_step(params, grads, learning_rate)
-                else:
-                    kernels.optimizer_step(params, state, step, grads, opt.code, hyper)
+                rows = min(batch, n - start)
+                first, last = shard_rows(rows, rank, size)  # none for a short last batch
+                buffer[q] = kernels.packed_gradient(
+                    grad, theta, sizes, activations, loss_code, X, Y, order, start + first,
+                    start + last, np.float32(1) / np.float32(rows), sparse)
+                self._allreduce(comm, MPI, buffer)
+                total += buffer[q]
+                total += kernels.packed_update(theta, packed_state, step, grad, opt.code,
+                                               hyper, w_total, rows, plain_sgd)
+            kernels.unpack_rows(params.reshape(1, -1), theta_rows, sizes, activations)
+            kernels.unpack_rows(state, packed_state, sizes, activations)
             return total / np.float32(n)
 
         return run
 
+    def averaging_runner(self, local_run, n_params):
+        """A function (params, state, step, order) -> the epoch's mean loss over every
+        rank's rows, that trains in average mode (module docstring): ``local_run`` (the
+        single-process epoch kernel, on ``order``, this rank's rows of the epoch) over
+        ``average_every`` rows at a time, each stretch followed by ONE ``Allreduce`` of the
+        float32 buffer [params (P,) | state (slots·P,) | the stretch's loss sum | steps]
+        and the mean of the ranks' parameters, state and step count (rounded) on every rank.
+        Every rank averages ``averagings`` times per epoch, the same number, whatever its
+        rows (a rank whose rows ran out only averages).
+        """
+        MPI = _mpi()
+        comm, size = self.comm, self.size
+        every, averagings = self.average_every, self.averagings_per_epoch
+        inv_size = np.float32(1) / np.float32(size)
+        total_rows = np.float32(sum(self.rows_per_rank))
 
-def _weight_slices(sizes):
-    """slice of each layer's W in the flat parameter vector W⁰, b⁰, W¹, b¹, …"""
-    slices, offset = [], 0
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        slices.append(slice(offset, offset + int(n_out) * int(n_in)))
-        offset += int(n_out) * int(n_in) + int(n_out)
-    return slices
+        def run(params, state, step, order):
+            slots = state.size
+            buffer = np.empty(n_params + slots + 2, np.float32)
+            total = np.float32(0)
+            for k in range(averagings):
+                part = order if every is None else order[k * every:(k + 1) * every]
+                loss_sum = np.float32(0)
+                if len(part):
+                    loss_sum = np.float32(local_run(params, state, step, part)) * \
+                        np.float32(len(part))
+                buffer[:n_params] = params
+                buffer[n_params:n_params + slots] = state.reshape(-1)
+                buffer[-2] = loss_sum
+                buffer[-1] = step[0]
+                self._allreduce(comm, MPI, buffer)
+                total += buffer[-2]
+                buffer *= inv_size
+                params[:] = buffer[:n_params]
+                state.reshape(-1)[:] = buffer[n_params:n_params + slots]
+                step[0] = int(np.rint(buffer[-1]))
+            return total / total_rows
 
+        return run
 
-def _l2_penalty(grads, params, weights, alpha, batch_rows):
-    """scikit-learn's α for one batch, as the epoch loops apply it (``l2_penalty`` in
-    ``kernels/cpu/optimizers.py``): (α/B)·W added to the weights' gradient (not the
-    biases'); returns ½α‖W‖² (float32)."""
-    scale = alpha / np.float32(batch_rows)
-    squares = np.float32(0)
-    for part in weights:
-        W = params[part]
-        grads[part] += scale * W
-        squares += np.dot(W, W)
-    return np.float32(0.5) * alpha * squares
+    def _allreduce(self, comm, MPI, buffer):
+        """``Allreduce(IN_PLACE, buffer, SUM)``, its time added to ``timings``."""
+        tic = time.perf_counter()
+        comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+        timings["allreduce_seconds"] += time.perf_counter() - tic
+        timings["allreduces"] += 1

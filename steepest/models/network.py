@@ -468,7 +468,8 @@ class Network:
             lr_schedule: Schedule | str | Callable[[int, float, dict], float] | None = None,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
             optimizer: str | Optimizer | type[Optimizer] | None = None,
-            comm: Any = None, sync: str = "gradient") -> History:
+            comm: Any = None, sync: str = "gradient", average_every: int | None = None,
+            sharded: bool = False) -> History:
         """Train by gradient descent; returns a ``History`` of this call's epochs.
 
         Each epoch is one compiled kernel call; validation, schedules, callbacks and
@@ -532,8 +533,10 @@ class Network:
             Train over the processes of ``comm`` (e.g. ``MPI.COMM_WORLD`` in a script run by
             ``mpiexec -n K``; needs ``pip install 'steepest[mpi]'``, see
             ``steepest.distributed``).  Every rank calls ``fit`` with the same X, y and
-            arguments; the network starts from rank 0's weights, optimiser state and
-            shuffling state.  None (the default): this process alone.  On the CPU only.
+            arguments (with ``sync="average"``, see ``sharded``); the network starts from
+            rank 0's weights, optimiser state and shuffling state.  None (the default):
+            this process alone.  On the CPU only.  A checkpoint written by a run on any
+            number of ranks resumes on any number, or on one process.
         sync : str
             How the ranks train together.  "gradient": synchronous data parallelism; each
             global batch of ``batch_size`` rows (the same batches as one process) is split
@@ -542,6 +545,22 @@ class Network:
             rounding.  ``batch_size`` (or, full batch, the number of rows) must be at least
             the number of ranks.  Only rank 0 writes ``checkpoint``, shows the progress bar
             and warns; the history (the same on every rank) records ``world_size``.
+            "average": local SGD; each rank trains its own copy on its own rows with the
+            single-process epoch kernel, and one Allreduce every ``average_every`` samples
+            and at each epoch's end replaces every rank's parameters and optimiser state by
+            their mean, so the ranks end each epoch identical.  For per-sample and
+            small-batch SGD, where a reduction per step costs more than the step; it learns
+            like one process, not to the same weights (see ``steepest.distributed``).
+        average_every : int, optional
+            sync="average" only: the samples each rank trains between averagings (per rank,
+            not over all ranks), a multiple of ``batch_size``; None (the default) averages
+            only at the end of each epoch.
+        sharded : bool
+            sync="average" only.  False (the default): every rank passes the same full X
+            and y, and each epoch's shuffled rows are shared out between the ranks, a
+            contiguous block of the order each.  True: X and y are this rank's own rows
+            (e.g. ``steepest.distributed.shard(X, comm)``, or rows it loaded itself), used
+            as given; the ranks' row counts may differ.
 
         Raises
         ------
@@ -558,7 +577,13 @@ class Network:
             also recorded in ``History.warnings``.
         """
         distributed.check_sync(sync)
-        replicas = None if comm is None else distributed.Replicas(comm, sync)
+        if not isinstance(sharded, (bool, np.bool_)):
+            raise TypeError(f"sharded must be True or False; got {sharded!r}")
+        if sharded and sync != "average":
+            raise ValueError(f"sharded=True needs sync='average' (sync={sync!r} splits the "
+                             f"batches of the one data set every rank passes)")
+        replicas = None if comm is None else \
+            distributed.Replicas(comm, sync, average_every, bool(sharded))
 
         def make_plan():
             # a dense X of mostly zeros is compacted once when the call reads it twice or more
@@ -566,9 +591,11 @@ class Network:
             compact = self._backend.sparse_rows and n_epochs > 1
             data = self._training_data(X, y, validation_data, validation_split, compact,
                                        n_epochs > 0)
-            return self._plan_fit(data, n_epochs, batch_size, learning_rate, shuffle, verbose,
+            plan = self._plan_fit(data, n_epochs, batch_size, learning_rate, shuffle, verbose,
                                   callbacks, lr_schedule, checkpoint, checkpoint_every,
                                   optimizer, replicas)
+            distributed.check_average_every(average_every, sync, plan.batch_size)
+            return plan
 
         with self._lock:
             if replicas is None:
@@ -606,7 +633,9 @@ class Network:
             batch_size = DEFAULT_BATCH_SIZE if self._train_config is None \
                 else self._train_config["batch_size"]
         if batch_size is not None:
-            batch_size = min(check_count(batch_size, "batch_size", 1), n_rows(X))
+            batch_size = check_count(batch_size, "batch_size", 1)
+            if replicas is None or not replicas.sharded:  # a rank's rows are not all rows
+                batch_size = min(batch_size, n_rows(X))
         if checkpoint is not None:
             checkpoint = os.fspath(checkpoint)
             checkpoint_every = check_count(checkpoint_every, "checkpoint_every", 1)
@@ -618,7 +647,7 @@ class Network:
                                  f"network runs on {self.backend_device!r} "
                                  f"(device={self.device!r}): create it with device='cpu'")
             replicas.check_batch(n_rows(X) if batch_size is None else batch_size,
-                                 given=batch_size)
+                                 given=batch_size, n_rows=n_rows(X))
             if not replicas.lead:  # rank 0 owns the progress bar and the files
                 verbose, checkpoint = 0, None
         return _FitPlan(X, Y, truth, multilabel, epochs, batch_size, opt, bool(shuffle), validation,
@@ -627,13 +656,16 @@ class Network:
     def _plan_signature(self, plan):
         """What must be the same on every rank of a distributed fit, keyed by the argument
         that sets it: the architecture, the training state's epoch count, the arguments, and
-        X and y (their sizes, and a checksum of up to 32 evenly spaced rows)."""
-        n = n_rows(plan.X)
+        X and y (their sizes, and a checksum of up to 32 evenly spaced rows; with
+        ``sharded=True``, each rank's own rows, only the widths of y's rows)."""
+        replicas, n = plan.replicas, n_rows(plan.X)
+        sync = {"sync": replicas.sync, "average_every": replicas.average_every,
+                "sharded": replicas.sharded}
         rows = np.unique(np.linspace(0, n - 1, min(n, 32)).astype(np.int64))
         sample = take_rows(plan.X, rows)
         parts = (sample.indices, sample.data) if isinstance(sample, SparseRows) else (sample,)
         schedule = plan.schedule
-        return {"network": repr(self), "epochs_trained": self.epochs_trained,
+        signature = {"network": repr(self), "epochs_trained": self.epochs_trained,
                 "epochs": plan.epochs, "batch_size": plan.batch_size,
                 "optimizer": plan.opt.to_config(), "shuffle": plan.shuffle,
                 "lr_schedule": schedule.to_config() if isinstance(schedule, Schedule)
@@ -641,7 +673,12 @@ class Network:
                 "X": (n, zlib.crc32(b"".join(np.ascontiguousarray(p).tobytes() for p in parts))),
                 "y": (plan.Y.shape, zlib.crc32(np.ascontiguousarray(plan.Y[rows]).tobytes())),
                 "validation_data": None if plan.validation is None
-                else n_rows(plan.validation[0])}
+                else n_rows(plan.validation[0]), **sync}
+        if replicas.sharded:  # the rows are each rank's own
+            # but every rank measures (and pools) the same metrics
+            signature.update(X="this rank's rows", y=(plan.Y.shape[1:], plan.truth is None),
+                             validation_data=plan.validation is not None)
+        return signature
 
     def _share_training_state(self, plan):
         """Rank 0's parameters, optimiser state and step, and shuffling generator on every
@@ -652,6 +689,8 @@ class Network:
         for array in (self._params, state, step):
             replicas.broadcast(array)
         self._rng.bit_generator.state = replicas.broadcast_object(self._rng.bit_generator.state)
+        if replicas.sync == "average":
+            replicas.share_rows(n_rows(plan.X))
 
     def _resolve_optimizer(self, optimizer, learning_rate):
         """The call's optimiser: as given, else the network's last one; the learning rate
@@ -761,7 +800,11 @@ class Network:
         run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, n, plan.batch_size, plan.opt, rate,
                                        plan.replicas)
         last_good = self._training_snapshot()
-        order = self._rng.permutation(n) if plan.shuffle else np.arange(n)
+        averaged = plan.replicas is not None and plan.replicas.sync == "average"
+        if averaged:  # this rank's rows of the epoch
+            order = plan.replicas.epoch_order(self._rng, n, plan.shuffle)
+        else:
+            order = self._rng.permutation(n) if plan.shuffle else np.arange(n)
         start = time.perf_counter()
         loss = float(run_epoch(run.params_dev, run.state_dev, run.step_dev, order))
         k.to_host(self._params, run.params_dev)
@@ -781,24 +824,34 @@ class Network:
                 f"learning rate.", epoch, rate, history)
         self._check_gradient_flow(probe_loss, norms, run, history)
         self.epochs_trained = epoch
-        metrics = self._epoch_metrics(epoch, loss, seconds, n, rate, norms, run.accuracy_rows,
-                                      plan.validation)
+        # the samples of every rank: sharded ranks each train their own
+        samples = sum(plan.replicas.rows_per_rank) if averaged else n
+        pool = plan.replicas.pooled if averaged and plan.replicas.sharded else None
+        metrics = self._epoch_metrics(epoch, loss, seconds, samples, rate, norms,
+                                      run.accuracy_rows, plan.validation, pool)
         self._record_epoch(history, metrics)
         return metrics
 
-    def _epoch_metrics(self, epoch, loss, seconds, n, rate, norms, accuracy_rows, validation):
+    def _epoch_metrics(self, epoch, loss, seconds, n, rate, norms, accuracy_rows, validation,
+                       pool=None):
         """A trained epoch's metrics: its loss, time, samples/s over ``n`` rows, learning rate
         and probe's gradient norms, the accuracy on ``accuracy_rows`` (blocks of (X, Y,
-        truth), or None) and the metrics on ``validation`` (or None) as val_…"""
+        truth), or None) and the metrics on ``validation`` (or None) as val_…  With
+        ``pool`` (sharded MPI ranks, each measuring its own rows), the accuracy and the
+        validation metrics are ``pool(metrics, rows)``: pooled over the ranks."""
         metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                    "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                    "learning_rate": rate, "grad_norms": norms}
         if accuracy_rows is not None:
+            rows = sum(len(block[1]) for block in accuracy_rows)
             right = sum(self._evaluate(*block)["accuracy"] * len(block[1])
                         for block in accuracy_rows)
-            metrics["accuracy"] = right / sum(len(block[1]) for block in accuracy_rows)
+            accuracy = {"accuracy": right / rows}
+            metrics.update(accuracy if pool is None else pool(accuracy, rows))
         if validation is not None:
             val = self._evaluate(*validation)
+            if pool is not None:
+                val = pool(val, n_rows(validation[0]))
             metrics.update({f"val_{key}": value for key, value in val.items()})
         return metrics
 
@@ -925,8 +978,9 @@ class Network:
         k = self._backend
         tic = time.perf_counter()
         few = min(n_rows(X), 2 * batch_size if batch_size else 64)
+        # average mode runs the single-process kernels between its averagings: those
         run = self._epoch_runner(k.to_device(row_slice(X, 0, few)), k.to_device(Y[:few]), few,
-                                 batch_size, opt, opt.learning_rate, replicas)
+                                 batch_size, opt, opt.learning_rate, replicas, averaging=False)
         state, step = self._optimizer_state(opt)
         run(k.to_device(self._params.copy()), k.to_device(state.copy()),
             k.to_device(step.copy()), np.arange(few))
@@ -971,18 +1025,25 @@ class Network:
             offset += n_out * n_in + n_out
         return loss, norms, bool(np.any(grads))
 
-    def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate, replicas=None):
+    def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate, replicas=None,
+                      averaging=True):
         """A function (params, state, step, host order) -> epoch loss for the mode at hand.
 
         Plain SGD without weight decay and without scikit-learn's penalty alpha takes the
         dedicated SGD loops (the fastest kernels); every other optimiser (and SGD with either
         penalty) the general loop, which also updates its state and step.  Over MPI
-        (``replicas``), the gradient-mode loop of ``steepest.distributed`` (every optimiser).
+        (``replicas``), the gradient-mode loop of ``steepest.distributed`` (every optimiser),
+        or in average mode those same single-process loops on this rank's rows (``order``)
+        between averagings (without them when not ``averaging``: the warm-up).
         """
         k = self._backend
         net = (self._size_array, self._activation_codes, self._loss_code)
-        if replicas is not None:
+        if replicas is not None and replicas.sync == "gradient":
             return replicas.epoch_runner(k.kernels, net, X_dev, Y_dev, n, batch_size, opt, rate)
+        if replicas is not None:
+            # the rows are order's, never all of X: no full-batch shortcut (n = inf)
+            local = self._epoch_runner(X_dev, Y_dev, np.inf, batch_size, opt, rate)
+            return replicas.averaging_runner(local, self.n_parameters) if averaging else local
         if opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0:
             lr = np.float32(rate)
             if batch_size == 1:

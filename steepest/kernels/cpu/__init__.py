@@ -41,6 +41,15 @@ from .optimizers import (
     rmsprop_step,
     sgd_step,
 )
+
+# The packed-layout steps of distributed gradient mode (``steps.py``): CPU only, with no
+# reference or CUDA twin, so outside the common ``__all__`` the kernel sets share (exported
+# by the "name as name" form).
+from .steps import pack_rows as pack_rows
+from .steps import packed_gradient as packed_gradient
+from .steps import packed_update as packed_update
+from .steps import rows_are_sparse as rows_are_sparse
+from .steps import unpack_rows as unpack_rows
 from .sweeps import sweep_optimizer_epoch, sweep_sgd_epoch
 
 __all__ = [
