@@ -19,7 +19,9 @@ NET = dict(activation="relu", output="softmax", loss="cross_entropy")
 def data():
     rng = np.random.default_rng(7)
     X = rng.random((120, 12), dtype=np.float32)
-    X[X < 0.55] = 0  # mostly zeros: fit compacts it from two epochs on, the sweep too
+    # 15% nonzero: fit compacts it into sparse rows from two epochs on, a sweep from 8
+    # network-epochs on, and either way the same bits come out
+    X[X < 0.85] = 0
     y = rng.integers(0, 4, 120)
     return X, y, X[:30], y[:30]
 
@@ -326,3 +328,22 @@ def test_the_cli_refuses_bad_values_naming_the_flag(capsys, flag, value):
         main(argv)
     assert raised.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+def test_a_mostly_zero_x_is_compacted_once_the_sweep_reads_it_often_enough(data, monkeypatch):
+    from steepest.kernels.rows import SparseRows
+    from steepest.models import network as network_module
+
+    X, y, _, _ = data
+    compacted = []
+    original = network_module.training_features
+
+    def spy(*args, **kwargs):
+        rows = original(*args, **kwargs)
+        compacted.append(isinstance(rows, SparseRows))
+        return rows
+
+    monkeypatch.setattr(network_module, "training_features", spy)
+    for rates, epochs in (([0.1, 0.2], 3), ([0.1] * 8, 1), ([0.1, 0.2], 1)):
+        steepest.sweep(SIZES, X, y, learning_rates=rates, epochs=epochs, batch_size=10, **NET)
+    assert compacted == [False, True, False]  # 6, 8 and 2 network-epochs
