@@ -90,7 +90,7 @@ timings = {"allreduce_seconds": 0.0, "allreduces": 0}
 
 __all__ = ["SYNC_MODES", "Replicas", "abort_on_failure", "agree", "check_average_every",
            "check_comm", "check_sync", "limit_threads", "rank_and_size", "shard", "shard_rows",
-           "thread_share", "timings", "world"]
+           "thread_limit", "thread_share", "timings", "world"]
 
 
 def _mpi():
@@ -222,6 +222,20 @@ def limit_threads(comm):
         threads = thread_share(comm)
         numba.set_num_threads(threads)
     return threads
+
+
+@contextmanager
+def thread_limit(comm):
+    """Numba's threads set to ``thread_share(comm)`` (collective) inside the block, restored
+    after it: for one call run on every rank of ``comm`` (``fit``, ``sweep``)."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(thread_share(comm))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _report(error):
@@ -404,18 +418,10 @@ class Replicas:
         """The whole of training: this rank's share of the node's cores for Numba (see
         ``thread_share``; restored afterwards), warnings shown by rank 0 only, and any
         exception of one rank alone aborting every rank (``abort_on_failure``)."""
-        import numba
-
-        with self.abort_on_failure():
-            previous = numba.get_num_threads()
-            numba.set_num_threads(thread_share(self.comm))
-            try:
-                with warnings.catch_warnings():
-                    if not self.lead:
-                        warnings.simplefilter("ignore")
-                    yield
-            finally:
-                numba.set_num_threads(previous)
+        with self.abort_on_failure(), thread_limit(self.comm), warnings.catch_warnings():
+            if not self.lead:
+                warnings.simplefilter("ignore")
+            yield
 
     def epoch_runner(self, kernels, network, X, Y, n, batch_size, opt, rate):
         """A function (params, state, step, order) -> the epoch's mean loss, as

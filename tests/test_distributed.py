@@ -662,3 +662,41 @@ def test_cli_sync_options_need_distributed_and_average(capsys):
     assert "--sync needs --distributed" in capsys.readouterr().err
     assert main(["train", "--average-every", "10", "--epochs", "1"]) == 2
     assert "--average-every needs --distributed" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- sweeps split over ranks
+SWEEP = """
+options = dict(learning_rates=[0.05, 0.2, 1.0], seeds=[3], epochs=2, batch_size=10,
+               activation="tanh", loss="cross_entropy", device="cpu")
+split = steepest.sweep([12, 9, 3], X, y, comm=comm, **options)
+alone = steepest.sweep([12, 9, 3], X, y, **options)
+found = {"params": split.params,
+         "weights_equal": [bool(np.array_equal(a._params, b._params))
+                           for a, b in zip(split.networks, alone.networks)],
+         "losses_equal": [a.history["loss"] == b.history["loss"]
+                          for a, b in zip(split.runs, alone.runs)],
+         "epochs": [len(h) for h in split.histories]}
+bad_y = y.copy()
+if rank == 1:
+    bad_y[0] = 99  # a label the network cannot have, on one rank only
+try:
+    steepest.sweep([12, 9, 3], X, bad_y, comm=comm, **options)
+except ValueError as exc:
+    found["error"] = str(exc)
+with open(os.path.join(out, f"sweep{rank}.json"), "w") as f:
+    json.dump(found, f)
+"""
+
+
+@needs_mpi
+def test_a_sweep_split_over_two_ranks_equals_one_process_and_fails_together(tmp_path):
+    # 3 networks over 2 ranks (2 and 1): every rank gets every network, each bit for bit
+    # the one-process sweep's; a bad label on rank 1 alone raises on both, before training
+    launched(tmp_path, SWEEP)
+    for rank, found in enumerate(per_rank(tmp_path, "sweep")):
+        assert found["params"] == [{"learning_rate": r, "seed": 3} for r in (0.05, 0.2, 1.0)]
+        assert found["weights_equal"] == [True] * 3, rank
+        assert found["losses_equal"] == [True] * 3, rank
+        assert found["epochs"] == [2, 2, 2]
+        assert "99" in found["error"] or "rank 1 of 2 failed" in found["error"], found
+    assert "rank 1 of 2 failed" in per_rank(tmp_path, "sweep")[0]["error"]

@@ -174,6 +174,8 @@ def test_the_plot_draws_every_curve(tmp_path, data):
     (dict(colour="red"), TypeError, "'colour'"),
     (dict(activation="nope"), ValueError, "activation"),
     (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(comm="world"), TypeError, "comm must be an mpi4py communicator"),
+    (dict(sync="gradient"), TypeError, "sync"),
 ])
 def test_bad_arguments_are_refused_naming_them(data, kwargs, error, match):
     X, y, _, _ = data

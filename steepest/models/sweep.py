@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import distributed
 from ..kernels import codes
 from ..kernels.rows import n_rows, row_slice
 from ..progress import progress_bar
@@ -45,8 +46,7 @@ NOT_IN_A_SWEEP = {
     "callbacks": "a sweep has no per-network callbacks",
     "checkpoint": "save the networks of the result instead (result.networks[i].save)",
     "checkpoint_every": "save the networks of the result instead (result.networks[i].save)",
-    "comm": "a sweep trains on one machine",
-    "sync": "a sweep trains on one machine",
+    "sync": "a sweep's networks train apart: comm= splits them over the ranks",
 }
 
 
@@ -201,7 +201,7 @@ def _check_seed(seed, name):
 
 def sweep(sizes: Sequence[int], X, y, learning_rates: Sequence[float] | None = None,
           seeds: Sequence[int | None] = (0,), epochs: int = 1,
-          batch_size: int | None = DEFAULT_BATCH_SIZE, validation_data=None,
+          batch_size: int | None = DEFAULT_BATCH_SIZE, validation_data=None, comm=None,
           **options) -> SweepResult:
     """Train a ``Network(sizes, seed=s, ...)`` for every seed s in ``seeds`` and learning rate
     η in ``learning_rates`` (seed-major: every rate of the first seed, then the next seed's),
@@ -215,6 +215,13 @@ def sweep(sizes: Sequence[int], X, y, learning_rates: Sequence[float] | None = N
     The samples come in the first network's order (see the module docstring).  A network
     that diverges is stopped, its weights restored to its last good epoch (``SweepRun.
     diverged`` says why); the others go on.  Returns a ``SweepResult``.
+
+    ``comm``: an mpi4py communicator (a script run by ``mpiexec -n R``, every rank calling
+    ``sweep`` with the same arguments): the networks are split over the ranks in contiguous
+    near-equal shares (``distributed.shard_rows``), each rank trains its share in one call
+    per epoch on its share of the node's cores, and every rank returns the whole result (one
+    ``allgather``), each network as it would be trained in one process.  An error on any
+    rank raises on every rank.
     """
     built, fitted = _split_options(options)
     rates = [None] if learning_rates is None else _check_list(
@@ -222,24 +229,55 @@ def sweep(sizes: Sequence[int], X, y, learning_rates: Sequence[float] | None = N
     seeds = _check_list(seeds, "seeds", _check_seed)
     epochs = check_count(epochs, "epochs", 0)
     pairs = [(rate, seed) for seed in seeds for rate in rates]
-    nets = [Network(sizes, seed=seed, **built) for _, seed in pairs]
-    lead = nets[0]
-    compact = lead._backend.sparse_rows and epochs * len(nets) >= COMPACT_MODEL_EPOCHS
-    data = lead._training_data(X, y, validation_data, fitted.pop("validation_split", None),
-                               compact, epochs > 0)
+    if comm is None:
+        return SweepResult(_train_share(sizes, X, y, pairs, range(len(pairs)), epochs,
+                                        batch_size, validation_data, built, fitted))
+    comm = distributed.check_comm(comm)
+    share = range(*distributed.shard_rows(len(pairs), *distributed.rank_and_size(comm)))
+    # checked and set up on every rank before any training: an error anywhere stops all
+    sweep_ = distributed.agree(
+        comm, lambda: _set_up(sizes, X, y, pairs, share, epochs, batch_size, validation_data,
+                              built, fitted),
+        signature=lambda _: {"learning_rates and seeds": pairs, "epochs": epochs,
+                             "batch_size": batch_size})
+    with distributed.abort_on_failure(comm), distributed.thread_limit(comm):
+        if share:
+            sweep_.train()
+        runs = comm.allgather(sweep_.runs)
+    return SweepResult(run for ranks_runs in runs for run in ranks_runs)
+
+
+def _train_share(sizes, X, y, pairs, share, epochs, batch_size, validation_data, built,
+                 fitted):
+    """The runs of the networks ``pairs[i]`` for i in ``share``, trained."""
+    sweep_ = _set_up(sizes, X, y, pairs, share, epochs, batch_size, validation_data, built,
+                     fitted)
+    sweep_.train()
+    return sweep_.runs
+
+
+def _set_up(sizes, X, y, pairs, share, epochs, batch_size, validation_data, built, fitted):
+    """The networks of ``pairs[i]`` for i in ``share`` (a range), their checked data and
+    fit plans, ready to train: a ``_Sweep`` (with no networks for an empty share)."""
+    nets = [Network(sizes, seed=pairs[i][1], **built) for i in share]
+    # every share shuffles as the sweep's first network would (its generator after its
+    # initial weights were drawn), so that a network trains alike whatever share it is in
+    first = nets[0] if share.start == 0 and nets else Network(sizes, seed=pairs[0][1], **built)
+    compact = first._backend.sparse_rows and epochs * len(nets) >= COMPACT_MODEL_EPOCHS
+    data = first._training_data(X, y, validation_data, fitted.get("validation_split"),
+                                compact, epochs > 0)
     optimizer = fitted.get("optimizer")
     plans = []
-    for net, (rate, _) in zip(nets, pairs):
-        rate, opt = _with_rate(optimizer, rate)
+    for net, i in zip(nets, share):
+        rate, opt = _with_rate(optimizer, pairs[i][0])
         plans.append(net._plan_fit(
             data, epochs, batch_size, learning_rate=rate, shuffle=fitted.get("shuffle", True),
             verbose=fitted.get("verbose", 0), callbacks=None,
             lr_schedule=fitted.get("lr_schedule"), checkpoint=None, checkpoint_every=1,
             optimizer=opt))
-    runs = [SweepRun(plan.opt.learning_rate, seed, net, History(net.backend_device))
-            for net, plan, (_, seed) in zip(nets, plans, pairs)]
-    _Sweep(nets, plans, runs).train()
-    return SweepResult(runs)
+    runs = [SweepRun(plan.opt.learning_rate, pairs[i][1], net, History(net.backend_device))
+            for net, plan, i in zip(nets, plans, share)]
+    return _Sweep(nets, plans, runs, first._rng.bit_generator.state)
 
 
 def _with_rate(optimizer, rate):
@@ -253,8 +291,10 @@ def _with_rate(optimizer, rate):
 class _Sweep:
     """The K networks' training state, stacked for the kernels, and the epoch loop."""
 
-    def __init__(self, nets, plans, runs):
+    def __init__(self, nets, plans, runs, order_state):
         self.nets, self.plans, self.runs = nets, plans, runs
+        if not nets:  # an MPI rank with no share of the networks
+            return
         self.plan = plans[0]  # what the networks share: data, epochs, batch, kind of optimiser
         self.backend = nets[0]._backend
         opt = self.plan.opt
@@ -268,9 +308,9 @@ class _Sweep:
         self._share_rows()
         self.active = np.ones(len(nets), np.int64)
         self.epoch = nets[0].epochs_trained  # the networks are new: they train in step
-        # the first network's order of samples (its generator, copied)
+        # the sweep's order of samples: a generator in ``order_state`` (the first network's)
         self.order_rng = np.random.default_rng()
-        self.order_rng.bit_generator.state = nets[0]._rng.bit_generator.state
+        self.order_rng.bit_generator.state = order_state
 
     def _share_rows(self):
         for k, net in enumerate(self.nets):
