@@ -8,7 +8,7 @@ from helpers import assert_close, needs_cuda
 
 import steepest
 from steepest.kernels import codes, cpu, reference
-from steepest.models.network import DivergenceError
+from steepest.models.network import DivergenceError, TrainingWarning
 from steepest.optimizers import Adam, Momentum, Optimizer
 
 SIZES = [12, 8, 4]
@@ -70,6 +70,7 @@ def test_every_network_equals_the_same_network_trained_alone(data, case):
         for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
             assert run.history[key] == history[key], key
         assert run.network.epochs_trained == alone.epochs_trained == epochs
+        assert run.history.warnings == history.warnings
 
 
 def test_the_first_network_is_fit_alone_without_help(data):
@@ -349,3 +350,18 @@ def test_a_mostly_zero_x_is_compacted_once_the_sweep_reads_it_often_enough(data,
     for rates, epochs in (([0.1, 0.2], 3), ([0.1] * 8, 1), ([0.1, 0.2], 1)):
         steepest.sweep(SIZES, X, y, learning_rates=rates, epochs=epochs, batch_size=10, **NET)
     assert compacted == [False, True, False]  # 6, 8 and 2 network-epochs
+
+
+def test_training_warnings_go_into_each_history_and_are_warned_once(data):
+    # raw 0-255 inputs: fit warns once per call; a sweep records it in every network's
+    # history and warns once, naming the learning rates
+    X, y, _, _ = data
+    with pytest.warns(TrainingWarning) as caught:
+        result = steepest.sweep(SIZES, X * 255, y, learning_rates=[0.01, 0.02], epochs=1,
+                                batch_size=10, **NET)
+    scale = [str(w.message) for w in caught if "far outside the usual scale" in str(w.message)]
+    assert len(scale) == 1, scale
+    assert scale[0].startswith("2 of the sweep's 2 networks (learning rate 0.01, 0.02): X is")
+    for run, row in zip(result.runs, result.table().splitlines()[1:]):
+        assert any("far outside the usual scale" in m for m in run.history.warnings)
+        assert row.endswith("warned: see its history.warnings")

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -30,7 +32,7 @@ from ..kernels import codes
 from ..kernels.rows import n_rows, row_slice
 from ..progress import progress_bar
 from .history import History
-from .network import DEFAULT_BATCH_SIZE, PROBE_ROWS, Network, _accuracy_blocks
+from .network import DEFAULT_BATCH_SIZE, PROBE_ROWS, Network, TrainingWarning, _accuracy_blocks
 from .optimizers import Optimizer
 from .validation import check_count, check_positive_real
 
@@ -115,7 +117,7 @@ class SweepResult:
             cells = [f"{run.learning_rate:13.6g}", f"{str(run.seed):>6s}",
                      f"{len(run.history):6d}",
                      *(f"{run.final.get(key, float('nan')):12.6g}" for key in keys),
-                     f"diverged in epoch {run.diverged_epoch}" if run.diverged else "ok"]
+                     _status(run)]
             lines.append(("* " if run is best else "  ") + "  ".join(cells))
         return "\n".join(lines)
 
@@ -158,6 +160,13 @@ class SweepResult:
         figure.tight_layout()
         figure.savefig(path)
         plt.close(figure)
+
+
+def _status(run):
+    """A run's status in the table: diverged (and when), warned (see its history), or ok."""
+    if run.diverged:
+        return f"diverged in epoch {run.diverged_epoch}"
+    return "warned: see its history.warnings" if run.history.warnings else "ok"
 
 
 def _split_options(options):
@@ -324,8 +333,11 @@ class _Sweep:
                                                           net._opt_step.copy())
 
     def train(self):
-        """The sweep: set up, warm up, epochs; each network keeps its own arrays at the end."""
+        """The sweep: set up, warm up, epochs; each network keeps its own arrays at the end.
+        Each network's training warnings (fit's ``TrainingWarning``: unscaled inputs, layers
+        no gradient reaches) go into its history, and each kind is warned once at the end."""
         k, plan = self.backend, self.plan
+        self.warned = [SimpleNamespace(warned=set()) for _ in self.nets]  # as fit's _Run
         try:
             for net, p in zip(self.nets, self.plans):
                 net._remember_training(p)
@@ -341,6 +353,10 @@ class _Sweep:
                     run.history.warmup_seconds = warmup
                 self.start_loss = [net._probe_gradient(k.to_device(net._params),
                                                        *self.probe_dev)[0] for net in self.nets]
+                for net, run, state in zip(self.nets, self.runs, self.warned):
+                    with warnings.catch_warnings():  # into its history; one warning at the end
+                        warnings.simplefilter("ignore", TrainingWarning)
+                        net._check_input_scale(X, state, run.history)
             progress = progress_bar(plan.epochs, plan.verbose, unit="epoch")
             try:
                 for _ in range(plan.epochs):
@@ -354,6 +370,16 @@ class _Sweep:
                     progress.close()
         finally:
             self._own_rows()
+        self._warn_once()
+
+    def _warn_once(self):
+        """Each training warning of the networks once, naming the learning rates it hit."""
+        messages = [m for run in self.runs for m in run.history.warnings]
+        for message in dict.fromkeys(messages):
+            rates = [f"{run.learning_rate:g}" for run in self.runs
+                     if message in run.history.warnings]
+            warnings.warn(f"{len(rates)} of the sweep's {len(self.runs)} networks (learning "
+                          f"rate {', '.join(rates)}): {message}", TrainingWarning, stacklevel=4)
 
     def _rates(self, epoch):
         """Each network's learning rate for ``epoch`` (its schedule's, else its own)."""
@@ -430,6 +456,9 @@ class _Sweep:
                             f"learning_rate={rate}; the weights were restored to the end of "
                             f"epoch {epoch - 1}")
             return
+        with warnings.catch_warnings():  # into its history; one warning at the end
+            warnings.simplefilter("ignore", TrainingWarning)
+            net._check_gradient_flow(probe_loss, norms, self.warned[i], run.history)
         net.epochs_trained = epoch
         metrics = net._epoch_metrics(epoch, loss, seconds, n_rows(plan.X), rate, norms,
                                      self.blocks, plan.validation)
