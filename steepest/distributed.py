@@ -4,9 +4,9 @@ Run a script (or ``python -m steepest train --distributed``) as K processes with
 ``mpiexec -n K``, pass ``comm=MPI.COMM_WORLD`` to ``fit``, and the K ranks train one network
 together.  This is the one module that imports mpi4py, and only when a communicator is
 used, so ``import steepest`` and everything else work without it (``pip install
-'steepest[mpi]'`` brings mpi4py and MPICH).  It is plain Python around CPU kernels: gradient
-mode steps through the packed-layout steps of ``kernels/cpu/steps.py``, average mode runs
-the single-process epoch kernels between its averagings.
+'steepest[mpi]'`` brings mpi4py and MPICH).  It is plain Python around the kernels: on the
+CPU gradient mode steps through the packed-layout steps of ``kernels/cpu/steps.py``; average
+mode runs the single-process epoch kernels between its averagings (CUDA: see below).
 
 ``sync="gradient"``: synchronous data parallelism (Horovod, torch.distributed)
 ---------------------------------------------------------------------------
@@ -70,7 +70,21 @@ per epoch; any other exception on one rank prints its traceback and calls
 Checkpoints hold no trace of the world size: one written by a K-rank run resumes on any
 number of ranks, or on one process.
 
-Not here: the kernels (``steepest.kernels``), CUDA (distributed training runs on the CPU).
+CUDA (``device="cuda"``)
+-----------------------
+Both modes run on GPUs too: ``fit`` first makes GPU ``local rank % GPUs`` current on each
+rank (``Replicas.place``; the local rank is the rank's number among those on its node, so
+``rank % GPUs`` on one node; ``steepest.kernels._cuda.selected_device()`` tells which), before
+any CUDA work of the call.  A process that already worked on another GPU (a ``predict`` or a
+``fit`` without ``comm`` first) cannot switch, and every rank raises.  Average mode runs the
+single-process CUDA epoch kernels between averagings; gradient mode steps one batch at a
+time (``device_epoch_runner``: the rank's rows copied to the device, ``network_gradient``,
+the update on the device).  Every reduction goes through host buffers (device → host,
+``Allreduce``, host → device): a CUDA-aware MPI is not detected or used.  The tests cover
+this logic on numba-cuda's simulator (one device); real multi-GPU placement, device memory
+and speed are untested without GPUs.
+
+Not here: the kernels (``steepest.kernels``).
 """
 
 import os
@@ -320,6 +334,7 @@ class Replicas:
         self.lead = self.rank == 0  # rank 0 prints and writes files
         self._agreed_failure = False  # the ranks agreed to raise: no Abort needed
         self.rows_per_rank = None  # average mode: every rank's rows of an epoch (share_rows)
+        self.gpu = None  # the GPU this rank trains on (place), None on the CPU
 
     def check_batch(self, batch_size, given, n_rows):
         """A ValueError unless the ranks can share this training: in gradient mode a batch of
@@ -342,6 +357,20 @@ class Replicas:
                 f"batch_size={given}{per_sample} gives batches of {batch_size} row(s), fewer "
                 f"than the {self.size} processes of comm: sync={self.sync!r} splits each batch "
                 f"across the processes, one row at least each; use batch_size ≥ {self.size}")
+
+    def place(self, backend):
+        """Collective, before any device work of the fit: this process's device by
+        ``backend.place`` (GPU ``local rank % GPUs``, the local rank being this rank's
+        number among the ranks on its node: ``rank % GPUs`` on one node; nothing on the
+        CPU), agreed (``agree``): a failure on any rank raises on every rank.  Sets and
+        returns ``gpu`` (None on the CPU)."""
+        node = self.comm.Split_type(_mpi().COMM_TYPE_SHARED)
+        try:
+            local_rank = node.Get_rank()
+        finally:
+            node.Free()
+        self.gpu = agree(self.comm, lambda: backend.place(local_rank))
+        return self.gpu
 
     def agree_on(self, plan, signature):
         """``agree(comm, plan, signature)``: before any work, every rank raises if ``plan()``
@@ -423,9 +452,11 @@ class Replicas:
                 warnings.simplefilter("ignore")
             yield
 
-    def epoch_runner(self, kernels, network, X, Y, n, batch_size, opt, rate):
+    def epoch_runner(self, backend, network, X, Y, n, batch_size, opt, rate):
         """A function (params, state, step, order) -> the epoch's mean loss, as
-        ``Network._epoch_runner`` returns, that trains in gradient mode (module docstring).
+        ``Network._epoch_runner`` returns, that trains in gradient mode (module docstring),
+        with ``backend``'s kernels (``steepest.models.backend``): the packed steps below on
+        the host's memory (the CPU), else ``device_epoch_runner``.  X and Y are the host's.
 
         θ and the optimiser state are packed once per epoch (``kernels.pack_rows``, the
         fused layout) and unpacked at the end.  Per global batch: ``packed_gradient`` over
@@ -438,8 +469,11 @@ class Replicas:
         float32 on the host.  The loss reported is a single process's: the mean over samples
         of each batch's loss before its update (α's ½α‖W‖² once per batch).
         """
+        if not backend.host_memory:
+            return self.device_epoch_runner(backend, network, X, Y, n, batch_size, opt, rate)
         from .kernels import codes
 
+        kernels = backend.kernels
         MPI = _mpi()
         sizes, activations, loss_code = network
         batch = n if batch_size is None else min(batch_size, n)
@@ -474,7 +508,69 @@ class Replicas:
 
         return run
 
-    def averaging_runner(self, local_run, n_params):
+    def device_epoch_runner(self, backend, network, X, Y, n, batch_size, opt, rate):
+        """``epoch_runner`` for kernels on a device (CUDA), one step at a time: per global
+        batch, this rank's part of it (host rows of X and Y through ``order``, copied to the
+        device) → ``network_gradient`` (the part's mean) on the device, scaled by the part's
+        share of the batch, copied to the host float32 buffer [gradient (P,) | loss sum], ONE
+        ``Allreduce`` (through host memory: no CUDA-aware MPI is used), copied back, then
+        α's penalty (on the host, from a host copy of the weights) and ``optimizer_step``,
+        or ``sgd_step`` for plain SGD, on the device, as one process steps.
+        """
+        from .kernels import codes
+        from .kernels.rows import take_rows
+
+        kernels, MPI = backend.kernels, _mpi()
+        sizes, activations, loss_code = network
+        batch = n if batch_size is None else min(batch_size, n)
+        hyper = opt.hyper()
+        hyper[codes.HYPER_LEARNING_RATE] = rate
+        hyper_dev = backend.to_device(hyper)
+        rate32 = np.float32(rate)
+        alpha = np.float32(opt.alpha)
+        plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
+        weights = _weight_slices(sizes)
+        rank, size, comm = self.rank, self.size, self.comm
+
+        def run(params, state, step, order):
+            q = int(params.shape[0])
+            buffer = np.empty(q + 1, np.float32)  # the one buffer every step reduces
+            grad = buffer[:q]
+            grad_dev = backend.to_device(grad)
+            theta = np.empty(q, np.float32) if alpha else None
+            total = np.float32(0)
+            for start in range(0, n, batch):
+                rows = min(batch, n - start)
+                first, last = shard_rows(rows, rank, size)  # none for a short last batch
+                buffer[:] = 0
+                if last > first:
+                    part = np.asarray(order[start + first:start + last], np.int64)
+                    loss = kernels.network_gradient(
+                        grad_dev, params, sizes, activations, loss_code,
+                        backend.to_device(take_rows(X, part)), backend.to_device(Y[part]))
+                    backend.to_host(grad, grad_dev)
+                    grad *= np.float32(last - first) / np.float32(rows)
+                    buffer[q] = np.float32(loss) * np.float32(last - first)
+                self._allreduce(comm, MPI, buffer)
+                total += buffer[q]
+                if alpha:  # scikit-learn's penalty, as l2_penalty: (α/B)·W, ½α‖W‖²
+                    backend.to_host(theta, params)
+                    scale, squares = alpha / np.float32(rows), np.float32(0)
+                    for first_w, stop_w in weights:
+                        w = theta[first_w:stop_w]
+                        grad[first_w:stop_w] += scale * w
+                        squares += np.float32(np.dot(w, w))
+                    total += np.float32(0.5) * alpha * squares
+                backend.to_device_into(grad_dev, grad)
+                if plain_sgd:
+                    kernels.sgd_step(params, grad_dev, rate32)
+                else:
+                    kernels.optimizer_step(params, state, step, grad_dev, opt.code, hyper_dev)
+            return total / np.float32(n)
+
+        return run
+
+    def averaging_runner(self, local_run, n_params, backend):
         """A function (params, state, step, order) -> the epoch's mean loss over every
         rank's rows, that trains in average mode (module docstring): ``local_run`` (the
         single-process epoch kernel, on ``order``, this rank's rows of the epoch) over
@@ -482,7 +578,9 @@ class Replicas:
         float32 buffer [params (P,) | state (slots·P,) | the stretch's loss sum | steps]
         and the mean of the ranks' parameters, state and step count (rounded) on every rank.
         Every rank averages ``averagings`` times per epoch, the same number, whatever its
-        rows (a rank whose rows ran out only averages).
+        rows (a rank whose rows ran out only averages).  params, state and step are
+        ``backend``'s arrays, copied through the host buffer (``to_host``, then
+        ``to_device_into``; no copies on the CPU): a CUDA-aware MPI is never used.
         """
         MPI = _mpi()
         comm, size = self.comm, self.size
@@ -491,8 +589,11 @@ class Replicas:
         total_rows = np.float32(sum(self.rows_per_rank))
 
         def run(params, state, step, order):
-            slots = state.size
+            slots = int(np.prod(state.shape))
             buffer = np.empty(n_params + slots + 2, np.float32)
+            host_params = buffer[:n_params]
+            host_state = buffer[n_params:n_params + slots].reshape(state.shape)
+            host_step = np.zeros(1, np.int64)
             total = np.float32(0)
             for k in range(averagings):
                 part = order if every is None else order[k * every:(k + 1) * every]
@@ -500,16 +601,20 @@ class Replicas:
                 if len(part):
                     loss_sum = np.float32(local_run(params, state, step, part)) * \
                         np.float32(len(part))
-                buffer[:n_params] = params
-                buffer[n_params:n_params + slots] = state.reshape(-1)
+                backend.to_host(host_params, params)
+                if slots:
+                    backend.to_host(host_state, state)
+                backend.to_host(host_step, step)
                 buffer[-2] = loss_sum
-                buffer[-1] = step[0]
+                buffer[-1] = host_step[0]
                 self._allreduce(comm, MPI, buffer)
                 total += buffer[-2]
                 buffer *= inv_size
-                params[:] = buffer[:n_params]
-                state.reshape(-1)[:] = buffer[n_params:n_params + slots]
-                step[0] = int(np.rint(buffer[-1]))
+                host_step[0] = int(np.rint(buffer[-1]))
+                backend.to_device_into(params, host_params)
+                if slots:
+                    backend.to_device_into(state, host_state)
+                backend.to_device_into(step, host_step)
             return total / total_rows
 
         return run
@@ -520,3 +625,13 @@ class Replicas:
         comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
         timings["allreduce_seconds"] += time.perf_counter() - tic
         timings["allreduces"] += 1
+
+
+def _weight_slices(sizes):
+    """[start, stop) of each layer's weights in the parameter vector (each layer's W, then
+    its b)."""
+    slices, offset = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        slices.append((offset, offset + int(n_out) * int(n_in)))
+        offset += int(n_out) * int(n_in) + int(n_out)
+    return slices

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import CUDA_UNAVAILABLE, REAL_GPU
 
 import steepest
 from steepest.distributed import check_comm, rank_and_size, shard, shard_rows
@@ -63,24 +64,25 @@ def network(seed=3):
 """
 
 
-def launch(tmp_path, body, *args, module=True):
+def launch(tmp_path, body, *args, module=True, env=None):
     """Run PREAMBLE + body on RANKS processes (under ``python -m mpi4py``, which aborts
-    every rank on an uncaught exception, unless ``module`` is False); the finished process."""
+    every rank on an uncaught exception, unless ``module`` is False), with ``env`` added to
+    this process's environment; the finished process."""
     script = tmp_path / "child.py"
     script.write_text(PREAMBLE + textwrap.dedent(body))
     runner = [sys.executable, "-m", "mpi4py"] if module else [sys.executable]
     command = [MPIEXEC, "-n", str(RANKS), *runner, str(script), str(tmp_path), *args]
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                              cwd=tmp_path)
+                              cwd=tmp_path, env=None if env is None else {**os.environ, **env})
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"mpiexec did not finish within {TIMEOUT} s (a rank hangs?):\n"
                     f"{exc.stdout}\n{exc.stderr}")
 
 
-def launched(tmp_path, body, *args):
+def launched(tmp_path, body, *args, env=None):
     """``launch`` that must succeed."""
-    done = launch(tmp_path, body, *args)
+    done = launch(tmp_path, body, *args, env=env)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     return done
 
@@ -700,3 +702,70 @@ def test_a_sweep_split_over_two_ranks_equals_one_process_and_fails_together(tmp_
         assert found["epochs"] == [2, 2, 2]
         assert "99" in found["error"] or "rank 1 of 2 failed" in found["error"], found
     assert "rank 1 of 2 failed" in per_rank(tmp_path, "sweep")[0]["error"]
+
+
+# ---------------------------------------------------------------- CUDA (simulator)
+CUDA_CHILD = """
+from steepest.kernels import _cuda
+from steepest.optimizers import Adam, Momentum
+
+Xs, ys = X[:20], y[:20]
+
+def net(device):
+    return steepest.Network([12, 9, 3], activation="tanh", loss="cross_entropy", seed=3,
+                            device=device)
+
+results = {"gpu": None, "count": _cuda.gpu_count()}
+arrays = {}
+gradient = {"sgd": dict(learning_rate=0.5, epochs=1),
+            "adam_alpha": dict(optimizer=Adam(0.01, alpha=1e-2), epochs=1)}
+for name, options in gradient.items():
+    gpu = net("cuda")
+    hist = gpu.fit(Xs, ys, batch_size=10, comm=comm, **options)
+    if results["gpu"] is None:  # chosen by the first fit, before any CUDA work
+        results["gpu"] = _cuda.selected_device()
+    single = net("cpu")
+    single.fit(Xs, ys, batch_size=10, **options)
+    arrays[name], arrays[name + "_single"] = gpu._params, single._params
+    results[name] = {"device": hist.device, "loss": hist["loss"],
+                     "step": int(gpu._opt_step[0]), "single_step": int(single._opt_step[0])}
+averaged = {}
+for device in ("cuda", "cpu"):
+    model = net(device)
+    hist = model.fit(Xs, ys, epochs=1, batch_size=5, sync="average", average_every=5,
+                     optimizer=Momentum(0.1), comm=comm)
+    arrays["average_" + device] = model._params
+    averaged[device] = hist["loss"]
+results["average_loss"] = averaged
+ranks = comm.gather(arrays, root=0)
+if rank == 0:
+    results["ranks_identical"] = all(np.array_equal(r[k], ranks[0][k]) for r in ranks
+                                     for k in ranks[0])
+    np.savez(os.path.join(out, "params.npz"), **arrays)
+with open(os.path.join(out, f"cuda{rank}.json"), "w") as f:
+    json.dump(results, f)
+"""
+
+
+@needs_mpi
+@pytest.mark.skipif(CUDA_UNAVAILABLE is not None, reason=f"CUDA unavailable: {CUDA_UNAVAILABLE}")
+def test_cuda_training_over_mpi(tmp_path):
+    """device="cuda" over 2 ranks (numba-cuda's simulator without a GPU, tiny shapes): each
+    rank selects GPU rank % GPUs; gradient mode (plain SGD's sgd_step; Adam with α's
+    penalty) equals one CPU process, average mode equals average mode on the CPU; every
+    reduction goes through host buffers."""
+    env = {} if REAL_GPU else {"NUMBA_ENABLE_CUDASIM": "1"}
+    launched(tmp_path, CUDA_CHILD, env=env)
+    ranks = per_rank(tmp_path, "cuda")
+    assert [r["gpu"] for r in ranks] == [rank % ranks[0]["count"] for rank in range(RANKS)]
+    assert ranks[0]["ranks_identical"]
+    arrays = np.load(tmp_path / "params.npz")
+    for name in ("sgd", "adam_alpha"):
+        assert ranks[0][name]["device"] == "cuda"
+        assert ranks[0][name]["step"] == ranks[0][name]["single_step"]
+        np.testing.assert_allclose(arrays[name], arrays[name + "_single"], rtol=RTOL, atol=ATOL)
+    assert ranks[0]["adam_alpha"]["step"] == 2  # 20 rows, batch 10
+    np.testing.assert_allclose(arrays["average_cuda"], arrays["average_cpu"], rtol=RTOL,
+                               atol=ATOL)
+    np.testing.assert_allclose(ranks[0]["average_loss"]["cuda"],
+                               ranks[0]["average_loss"]["cpu"], rtol=1e-4)

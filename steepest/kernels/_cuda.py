@@ -116,6 +116,55 @@ def unavailable_reason():
     return None
 
 
+# ------------------------------------------------------------- one GPU per process
+# Distributed training (steepest.distributed) gives each rank of a node its own GPU.
+_selected = None  # the GPU select_device made current in this process, else None
+
+
+def gpu_count():
+    """The GPUs a process may choose from: the driver's count (which honours
+    CUDA_VISIBLE_DEVICES) on a real GPU; 1 on the simulator, which has one device."""
+    if simulator_enabled():
+        return 1
+    return max(1, driver_gpu_count())
+
+
+def select_device(index):
+    """Make GPU ``index`` (0 ≤ index < ``gpu_count()``) the current device of this process
+    (numba's ``cuda.select_device``) and return ``index``.
+
+    Must come before any CUDA work in the process's thread: numba binds the thread to the
+    first device it uses (an earlier ``predict``, or ``fit`` without ``comm``, on the
+    default GPU 0), and cannot switch it afterwards; asking for another GPU then raises a
+    RuntimeError that says so.  Choosing the same GPU again does nothing.  On the simulator
+    only index 0 exists, and nothing is switched.
+    """
+    global _selected
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise TypeError(f"index must be an integer; got {index!r}")
+    count = gpu_count()
+    if not 0 <= index < count:
+        raise ValueError(f"index must be in 0..{count - 1} ({count} GPU(s)); got {index}")
+    if _selected == index:
+        return index
+    cuda = load()
+    try:
+        cuda.select_device(index)
+    except RuntimeError as error:  # numba: "Cannot switch CUDA-context."
+        raise RuntimeError(
+            f"cannot make GPU {index} current for this process: this thread already works "
+            f"on another GPU ({error}); choose the GPU before any CUDA work in the process "
+            f"(fit(comm=...) with device='cuda' does, unless the network predicted or "
+            f"trained on the GPU before)") from error
+    _selected = index
+    return index
+
+
+def selected_device():
+    """The GPU ``select_device`` made current in this process, or None."""
+    return _selected
+
+
 # ------------------------------------------------------------- the shared-memory opt-in
 # A kernel may use up to 48 KB of dynamic shared memory per block unless its own limit is
 # raised through the driver (cuFuncSetAttribute with MAX_DYNAMIC_SHARED_SIZE_BYTES), up to

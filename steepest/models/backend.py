@@ -25,6 +25,12 @@ class Backend:
     kernels: ModuleType          # same public names as steepest.kernels.reference
     to_device: Callable          # host ndarray -> array the kernels accept
     to_host: Callable            # (host ndarray out, backend array) -> None
+    to_device_into: Callable     # (backend array out, host ndarray) -> None: copy in place
+    # whether the kernels work on the host's NumPy arrays (to_device is the identity)
+    host_memory: bool
+    # (rank of this process on its node) -> the GPU it made current for this process
+    # (rank % GPUs), None where there is no device to choose (the CPU); see distributed
+    place: Callable
     sparse_rows: bool            # whether the kernels take ``kernels.rows.SparseRows`` as X
     # whether a NaN or inf input always makes its row's outputs and loss NaN (the CPU's, see
     # cpu/_fused.forward_logits): inference then checks X only when an output is not finite,
@@ -41,10 +47,15 @@ def _copy_into(out, array):
         np.copyto(out, array)
 
 
+def _no_device(local_rank):
+    return None
+
+
 def _cpu_backend():
     from ..kernels import cpu
 
-    return Backend("cpu", cpu, _identity, _copy_into, sparse_rows=True, bad_inputs_show=True)
+    return Backend("cpu", cpu, _identity, _copy_into, _copy_into, host_memory=True,
+                   place=_no_device, sparse_rows=True, bad_inputs_show=True)
 
 
 def _cuda_to_device(array):
@@ -60,10 +71,22 @@ def _cuda_to_host(out, array):
     array.copy_to_host(out)
 
 
+def _cuda_to_device_into(out, array):
+    out.copy_to_device(np.ascontiguousarray(array))
+
+
+def _cuda_place(local_rank):
+    """GPU ``local_rank % GPUs`` made current for this process (``_cuda.select_device``)."""
+    from ..kernels import _cuda
+
+    return _cuda.select_device(local_rank % _cuda.gpu_count())
+
+
 def _cuda_backend():
     from ..kernels import cuda
 
-    return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, sparse_rows=False,
+    return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, _cuda_to_device_into,
+                   host_memory=False, place=_cuda_place, sparse_rows=False,
                    bad_inputs_show=False)
 
 

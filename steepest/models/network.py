@@ -535,8 +535,10 @@ class Network:
             ``steepest.distributed``).  Every rank calls ``fit`` with the same X, y and
             arguments (with ``sync="average"``, see ``sharded``); the network starts from
             rank 0's weights, optimiser state and shuffling state.  None (the default):
-            this process alone.  On the CPU only.  A checkpoint written by a run on any
-            number of ranks resumes on any number, or on one process.
+            this process alone.  On the CPU, or with device="cuda" one GPU per rank (the
+            rank's number on its node modulo the GPUs), the reductions going through host
+            memory.  A checkpoint written by a run on any number of ranks resumes on any
+            number, or on one process.
         sync : str
             How the ranks train together.  "gradient": synchronous data parallelism; each
             global batch of ``batch_size`` rows (the same batches as one process) is split
@@ -602,6 +604,7 @@ class Network:
                 return self._run_fit(make_plan())
             # an error on any rank raises on every rank, before any work
             plan = replicas.agree_on(make_plan, self._plan_signature)
+            replicas.place(self._backend)  # this rank's GPU, before any device work
             with replicas.training():  # a lone failure aborts every rank, never hangs one
                 self._share_training_state(plan)
                 return self._run_fit(plan)
@@ -642,10 +645,6 @@ class Network:
         schedule = self._resolve_schedule(lr_schedule)
         callbacks = _check_callbacks(callbacks)
         if replicas is not None:
-            if self.backend_device != "cpu":
-                raise ValueError(f"comm: distributed training runs on the CPU only; this "
-                                 f"network runs on {self.backend_device!r} "
-                                 f"(device={self.device!r}): create it with device='cpu'")
             replicas.check_batch(n_rows(X) if batch_size is None else batch_size,
                                  given=batch_size, n_rows=n_rows(X))
             if not replicas.lead:  # rank 0 owns the progress bar and the files
@@ -798,7 +797,7 @@ class Network:
             "the learning rate from lr_schedule")
         n = n_rows(plan.X)
         run_epoch = self._epoch_runner(run.X_dev, run.Y_dev, n, plan.batch_size, plan.opt, rate,
-                                       plan.replicas)
+                                       plan.replicas, host=(plan.X, plan.Y))
         last_good = self._training_snapshot()
         averaged = plan.replicas is not None and plan.replicas.sync == "average"
         if averaged:  # this rank's rows of the epoch
@@ -980,7 +979,8 @@ class Network:
         few = min(n_rows(X), 2 * batch_size if batch_size else 64)
         # average mode runs the single-process kernels between its averagings: those
         run = self._epoch_runner(k.to_device(row_slice(X, 0, few)), k.to_device(Y[:few]), few,
-                                 batch_size, opt, opt.learning_rate, replicas, averaging=False)
+                                 batch_size, opt, opt.learning_rate, replicas, averaging=False,
+                                 host=(row_slice(X, 0, few), Y[:few]))
         state, step = self._optimizer_state(opt)
         run(k.to_device(self._params.copy()), k.to_device(state.copy()),
             k.to_device(step.copy()), np.arange(few))
@@ -1026,7 +1026,7 @@ class Network:
         return loss, norms, bool(np.any(grads))
 
     def _epoch_runner(self, X_dev, Y_dev, n, batch_size, opt, rate, replicas=None,
-                      averaging=True):
+                      averaging=True, host=None):
         """A function (params, state, step, host order) -> epoch loss for the mode at hand.
 
         Plain SGD without weight decay and without scikit-learn's penalty alpha takes the
@@ -1034,16 +1034,18 @@ class Network:
         penalty) the general loop, which also updates its state and step.  Over MPI
         (``replicas``), the gradient-mode loop of ``steepest.distributed`` (every optimiser),
         or in average mode those same single-process loops on this rank's rows (``order``)
-        between averagings (without them when not ``averaging``: the warm-up).
+        between averagings (without them when not ``averaging``: the warm-up).  ``host``:
+        (X, Y) on the host, which gradient mode reads its rows from.
         """
         k = self._backend
         net = (self._size_array, self._activation_codes, self._loss_code)
         if replicas is not None and replicas.sync == "gradient":
-            return replicas.epoch_runner(k.kernels, net, X_dev, Y_dev, n, batch_size, opt, rate)
+            return replicas.epoch_runner(k, net, *host, n, batch_size, opt, rate)
         if replicas is not None:
             # the rows are order's, never all of X: no full-batch shortcut (n = inf)
             local = self._epoch_runner(X_dev, Y_dev, np.inf, batch_size, opt, rate)
-            return replicas.averaging_runner(local, self.n_parameters) if averaging else local
+            return replicas.averaging_runner(local, self.n_parameters, k) if averaging \
+                else local
         if opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0:
             lr = np.float32(rate)
             if batch_size == 1:

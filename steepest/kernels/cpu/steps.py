@@ -18,8 +18,9 @@ or copies anything:
 One process stepping every batch through these gets the weights of ``optimizer_epoch_minibatch``
 bit for bit (the same chunks, sums and updates; ``tests/test_distributed.py``).
 
-CPU only, with no reference or CUDA twin: distributed training runs on the CPU, so these
-are not in the kernel sets' common ``__all__``.
+CPU only, with no reference or CUDA twin (on a GPU, gradient mode steps through the kernel
+set's own ``network_gradient`` and ``optimizer_step``: ``Replicas.device_epoch_runner``), so
+these are not in the kernel sets' common ``__all__``.
 """
 
 import numpy as np
