@@ -103,8 +103,8 @@ SYNC_MODES = ("gradient", "average")
 timings = {"allreduce_seconds": 0.0, "allreduces": 0}
 
 __all__ = ["SYNC_MODES", "Replicas", "abort_on_failure", "agree", "check_average_every",
-           "check_comm", "check_sync", "limit_threads", "rank_and_size", "shard", "shard_rows",
-           "thread_limit", "thread_share", "timings", "world"]
+           "check_comm", "check_sync", "limit_threads", "place", "rank_and_size", "shard",
+           "shard_rows", "thread_limit", "thread_share", "timings", "world"]
 
 
 def _mpi():
@@ -252,6 +252,19 @@ def thread_limit(comm):
         numba.set_num_threads(previous)
 
 
+def place(comm, backend):
+    """Collective, before any device work: this process's device by ``backend.place`` (GPU
+    ``local rank % GPUs``, the local rank being this rank's number among the ranks on its
+    node; nothing on the CPU), agreed (``agree``): a failure on any rank raises on every
+    rank.  Returns the GPU's index (None on the CPU)."""
+    node = comm.Split_type(_mpi().COMM_TYPE_SHARED)
+    try:
+        local_rank = node.Get_rank()
+    finally:
+        node.Free()
+    return agree(comm, lambda: backend.place(local_rank))
+
+
 def _report(error):
     """What an error tells the other ranks: (the type they raise, its text)."""
     kind = "ValueError" if isinstance(error, ValueError) else \
@@ -364,12 +377,7 @@ class Replicas:
         number among the ranks on its node: ``rank % GPUs`` on one node; nothing on the
         CPU), agreed (``agree``): a failure on any rank raises on every rank.  Sets and
         returns ``gpu`` (None on the CPU)."""
-        node = self.comm.Split_type(_mpi().COMM_TYPE_SHARED)
-        try:
-            local_rank = node.Get_rank()
-        finally:
-            node.Free()
-        self.gpu = agree(self.comm, lambda: backend.place(local_rank))
+        self.gpu = place(self.comm, backend)
         return self.gpu
 
     def agree_on(self, plan, signature):

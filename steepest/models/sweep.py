@@ -31,6 +31,7 @@ from .. import distributed
 from ..kernels import codes
 from ..kernels.rows import n_rows, row_slice
 from ..progress import progress_bar
+from .backend import get_backend
 from .history import History
 from .network import DEFAULT_BATCH_SIZE, PROBE_ROWS, Network, TrainingWarning, _accuracy_blocks
 from .optimizers import Optimizer
@@ -228,9 +229,9 @@ def sweep(sizes: Sequence[int], X, y, learning_rates: Sequence[float] | None = N
     ``comm``: an mpi4py communicator (a script run by ``mpiexec -n R``, every rank calling
     ``sweep`` with the same arguments): the networks are split over the ranks in contiguous
     near-equal shares (``distributed.shard_rows``), each rank trains its share in one call
-    per epoch on its share of the node's cores, and every rank returns the whole result (one
-    ``allgather``), each network as it would be trained in one process.  An error on any
-    rank raises on every rank.
+    per epoch on its share of the node's cores (with device="cuda", on GPU local rank %
+    GPUs), and every rank returns the whole result (one ``allgather``), each network as it
+    would be trained in one process.  An error on any rank raises on every rank.
     """
     built, fitted = _split_options(options)
     rates = [None] if learning_rates is None else _check_list(
@@ -243,6 +244,8 @@ def sweep(sizes: Sequence[int], X, y, learning_rates: Sequence[float] | None = N
                                         batch_size, validation_data, built, fitted))
     comm = distributed.check_comm(comm)
     share = range(*distributed.shard_rows(len(pairs), *distributed.rank_and_size(comm)))
+    # this rank's GPU (local rank % GPUs) before any device work, as fit(comm=...) does
+    distributed.place(comm, get_backend(built.get("device", "auto")))
     # checked and set up on every rank before any training: an error anywhere stops all
     sweep_ = distributed.agree(
         comm, lambda: _set_up(sizes, X, y, pairs, share, epochs, batch_size, validation_data,
