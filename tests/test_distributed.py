@@ -87,6 +87,30 @@ def launched(tmp_path, body, *args, env=None):
     return done
 
 
+def cli_on_two_ranks(tmp_path, *flags):
+    """``python -m steepest train --distributed *flags`` on RANKS processes, which must
+    succeed; the finished process."""
+    command = [MPIEXEC, "-n", str(RANKS), sys.executable, "-m", "steepest", "train",
+               "--distributed", *flags]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
+                              cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"mpiexec did not finish within {TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    return done
+
+
+def launched_once(tmp_path_factory, name, body):
+    """For a module-scoped fixture: ``launched`` in a fresh folder ``name`` (skipped where
+    MPI is missing); the folder the ranks wrote to."""
+    if MPIEXEC is None or importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]'")
+    tmp_path = tmp_path_factory.mktemp(name)
+    launched(tmp_path, body)
+    return tmp_path
+
+
 def per_rank(tmp_path, name):
     return [json.loads((tmp_path / f"{name}{r}.json").read_text()) for r in range(RANKS)]
 
@@ -307,10 +331,7 @@ CASES = ["sgd", "adam", "full_batch", "momentum_decay_alpha"]
 
 @pytest.fixture(scope="module")
 def equality(tmp_path_factory):
-    if MPIEXEC is None or importlib.util.find_spec("mpi4py") is None:
-        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]'")
-    tmp_path = tmp_path_factory.mktemp("equality")
-    launched(tmp_path, EQUALITY)
+    tmp_path = launched_once(tmp_path_factory, "equality", EQUALITY)
     results = json.loads((tmp_path / "equality.json").read_text())
     with np.load(tmp_path / "params.npz") as params:
         return results, dict(params)
@@ -446,16 +467,9 @@ def test_an_exception_on_one_rank_ends_every_rank_with_an_error_quickly(tmp_path
 
 @needs_mpi
 def test_cli_distributed_trains_on_two_processes_and_rank_0_reports(tmp_path):
-    command = [MPIEXEC, "-n", str(RANKS), sys.executable, "-m", "steepest", "train",
-               "--distributed", "--epochs", "1", "--train-samples", "600", "--quiet",
-               "--metrics-json", str(tmp_path / "metrics.json"),
-               "--save", str(tmp_path / "net.npz")]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                              cwd=tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"mpiexec did not finish within {TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    done = cli_on_two_ranks(tmp_path, "--epochs", "1", "--train-samples", "600", "--quiet",
+                            "--metrics-json", str(tmp_path / "metrics.json"),
+                            "--save", str(tmp_path / "net.npz"))
     lines = done.stdout.splitlines()
     # rank 0 alone prints: one header, one final line, each with the world size
     assert sum(line.startswith("Network(") for line in lines) == 1, done.stdout
@@ -584,10 +598,7 @@ ACCURACY_MARGIN = 0.05
 
 @pytest.fixture(scope="module")
 def average(tmp_path_factory):
-    if MPIEXEC is None or importlib.util.find_spec("mpi4py") is None:
-        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]'")
-    tmp_path = tmp_path_factory.mktemp("average")
-    launched(tmp_path, AVERAGE)
+    tmp_path = launched_once(tmp_path_factory, "average", AVERAGE)
     return per_rank(tmp_path, "average"), tmp_path
 
 
@@ -640,16 +651,9 @@ def test_a_checkpoint_of_two_ranks_resumes_on_two_ranks_and_on_one_process(avera
 
 @needs_mpi
 def test_cli_distributed_average_mode(tmp_path):
-    command = [MPIEXEC, "-n", str(RANKS), sys.executable, "-m", "steepest", "train",
-               "--distributed", "--sync", "average", "--average-every", "100", "--epochs", "1",
-               "--train-samples", "600", "--quiet", "--metrics-json",
-               str(tmp_path / "metrics.json")]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                              cwd=tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"mpiexec did not finish within {TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    done = cli_on_two_ranks(tmp_path, "--sync", "average", "--average-every", "100",
+                            "--epochs", "1", "--train-samples", "600", "--quiet",
+                            "--metrics-json", str(tmp_path / "metrics.json"))
     header = done.stdout.splitlines()[0]
     assert header.endswith("averaging every 100 samples, world size 2"), header
     metrics = json.loads((tmp_path / "metrics.json").read_text())
