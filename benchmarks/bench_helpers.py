@@ -55,6 +55,19 @@ def user_network(work):
     return net
 
 
+def bench_numpy_epoch(benchmark, work, initial, X, Y, order, rounds):
+    """Benchmark ``workloads.numpy_epoch`` from the flat parameters ``initial``, fresh for
+    every round; returns the last round's trained (Ws, bs)."""
+    state = {}
+
+    def setup():
+        state["Ws"], state["bs"] = workloads.split_params(initial, work.sizes)
+        return (work, state["Ws"], state["bs"], X, Y, order), {}
+
+    benchmark.pedantic(workloads.numpy_epoch, setup=setup, rounds=rounds, iterations=1)
+    return state["Ws"], state["bs"]
+
+
 def timed(function, *args, **kwargs):
     """(seconds, result) of one call."""
     start = time.perf_counter()

@@ -70,6 +70,56 @@ def workload_table(benches):
     return "\n".join(lines)
 
 
+def grid_table(benches):
+    """Issue 19's width × batch grid (test_bench_width_grid.py): thousands of samples/s of
+    ``steepest fit`` beside PyTorch and NumPy, and steepest ÷ PyTorch, with the path fit
+    took; empty when the run has none."""
+    cells = defaultdict(dict)
+    for b in benches:
+        if b["name"].startswith("test_bench_width_grid"):
+            info = b["extra_info"]
+            cells[(info["width"], str(info["batch"]))][_impl(b)] = b
+    if not cells:
+        return ""
+    batches = sorted({batch for _, batch in cells}, key=lambda b: (b == "full", b.zfill(6)))
+    lines = ["| hidden H | " + " | ".join(f"batch {b}" for b in batches) + " |",
+             "|---|" + "---|" * len(batches)]
+    paths = []
+    for width in sorted({w for w, _ in cells}):
+        row = []
+        for batch in batches:
+            cell = cells.get((width, batch), {})
+            if "steepest fit" not in cell:
+                row.append("–")
+                continue
+            ours = cell["steepest fit"]
+            rate = ours["extra_info"]["samples"] / ours["stats"]["median"] / 1e3
+            text = f"{rate:,.1f}k"
+            for other in ("torch", "numpy"):
+                if other in cell:
+                    theirs = cell[other]["extra_info"]["samples"] / \
+                        cell[other]["stats"]["median"] / 1e3
+                    text += f" vs {other} {theirs:,.1f}k ({rate / theirs:.2f}×)"
+            row.append(text)
+            paths.append(f"784-{width}-10, batch {batch}: "
+                         f"{ours['extra_info'].get('training_path', '?')}")
+        lines.append(f"| {width} | " + " | ".join(row) + " |")
+    return "\n".join(lines + [""] + [f"- {p}" for p in paths])
+
+
+def threads_table(benches):
+    """W3 through ``fit(threads=…)`` beside PyTorch on as many threads."""
+    rows = [b for b in benches if b["name"].startswith("test_bench_w3_threads")]
+    if not rows:
+        return ""
+    lines = ["| implementation | samples/s (median) | rounds |", "|---|---:|---:|"]
+    for b in sorted(rows, key=lambda b: (b["extra_info"]["threads"], _impl(b))):
+        n = b["extra_info"]["samples"]
+        lines.append(f"| {_impl(b)} | {n / b['stats']['median']:,.0f} | "
+                     f"{b['stats']['rounds']} |")
+    return "\n".join(lines)
+
+
 def sparse_table(benches):
     """The sparse-input rows (test_bench_sparse.py): each problem's CSR row beside its dense
     row; empty when the run has none."""
@@ -176,6 +226,14 @@ def main(path):
               "call `fit(X, y, epochs=1, …)`, `steepest fit x5` one `fit(epochs=5)` call "
               "(samples/s over its five epochs, test accuracy after the fifth), `steepest "
               "predict` `predict(X_test)`.")
+    grid = grid_table(benches)
+    if grid:
+        print("\n### Width × batch (784-H-10 through fit, 10,000 rows)\n")
+        print(grid)
+    threads = threads_table(benches)
+    if threads:
+        print("\n### W3 on 1 and 2 threads\n")
+        print(threads)
     sparse = sparse_table(benches)
     if sparse:
         print("\n### Sparse inputs\n")

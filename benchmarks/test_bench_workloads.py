@@ -32,7 +32,14 @@ their rounds: the median ratio goes to extra_info (``fit_over_kernel_paired``,
 import numpy as np
 import pytest
 import workloads
-from bench_helpers import paired_ratio, record_accuracy, smoke, timed, user_network
+from bench_helpers import (
+    bench_numpy_epoch,
+    paired_ratio,
+    record_accuracy,
+    smoke,
+    timed,
+    user_network,
+)
 
 import steepest
 
@@ -78,16 +85,9 @@ def test_bench_epoch(benchmark, data, name, implementation):
         value = workloads.accuracy(workloads.steepest_forward(work, state["params"], Xt), yt)
 
     elif implementation == "numpy":
-        state = {}
-
-        def setup():
-            state["Ws"], state["bs"] = workloads.split_params(initial, work.sizes)
-            return (work, state["Ws"], state["bs"], X, Y, order), {}
-
-        benchmark.pedantic(workloads.numpy_epoch, setup=setup,
-                           rounds=_rounds(benchmark, implementation), iterations=1)
-        value = workloads.accuracy(workloads.numpy_forward(work, state["Ws"], state["bs"], Xt),
-                                   yt)
+        Ws, bs = bench_numpy_epoch(benchmark, work, initial, X, Y, order,
+                                   _rounds(benchmark, implementation))
+        value = workloads.accuracy(workloads.numpy_forward(work, Ws, bs, Xt), yt)
 
     else:
         import torch

@@ -28,6 +28,8 @@ CHILD = r"""
 import hashlib, json, sys
 import numpy as np
 from steepest.kernels import codes, cpu
+from steepest.kernels.cpu import loops
+from steepest.kernels.cpu import optimizer_loops as loops_opt
 
 def digest(*arrays):
     h = hashlib.sha256()
@@ -86,12 +88,28 @@ def sweep():  # two networks, one compiled call, spread over the threads
                         np.array([0.1, 0.3], np.float32), np.ones(2, np.int64), losses)
     return digest(p, losses)
 
-runs = [minibatch, per_sample, full_batch, adam, predict, sweep]
+def tiled():  # the tiled passes across threads (_tiled.py): loaded from the cache, their
+    # first version corrupted the heap (a crash at exit, or garbage)
+    from steepest.kernels.cpu._tiled import Tiles
+    tiles = Tiles(32, 32, 7)
+    p = params0.copy()
+    value = loops.sgd_epoch_minibatch_tiled(p, sizes, acts, loss, X, Y, order, 50, lr, tiles)
+    full = loops.gd_step_full_batch_tiled(p, sizes, acts, loss, X, Y, lr, tiles)
+    state = np.zeros((codes.STATE_SLOTS[codes.ADAM], n_params), np.float32)
+    step = np.zeros(1, np.int64)
+    hyper = np.array([0.01, 0.0, 0.9, 0.999, 1e-8], np.float32)
+    adam = loops_opt.optimizer_epoch_minibatch_tiled(p, state, step, sizes, acts, loss,
+                                                     codes.ADAM, hyper, X, Y, order, 40, tiles)
+    return digest(p, state, step, np.array([value, full, adam], np.float32))
+
+runs = [minibatch, per_sample, full_batch, adam, predict, sweep, tiled]
 if sys.argv[1] == "reverse":
     runs.reverse()
 hashes = {run.__name__: run() for run in runs}
-entries = [cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
-           cpu.optimizer_epoch_minibatch, cpu.network_forward, cpu.sweep_sgd_epoch]
+entries = [loops.sgd_epoch_minibatch_fused, cpu.sgd_epoch_per_sample,
+           loops.gd_step_full_batch_fused, loops_opt.optimizer_epoch_minibatch_fused,
+           cpu.network_forward, cpu.sweep_sgd_epoch, loops.sgd_epoch_minibatch_tiled,
+           loops.gd_step_full_batch_tiled, loops_opt.optimizer_epoch_minibatch_tiled]
 hits = sum(sum(e.stats.cache_hits.values()) for e in entries)
 misses = sum(sum(e.stats.cache_misses.values()) for e in entries)
 print(json.dumps({"hashes": hashes, "hits": hits, "misses": misses}))

@@ -230,7 +230,8 @@ for loss, output in ((1, 4), (3, 1), (0, 1)):
     sizes, acts = np.array([4, 3, 2]), np.array([1, output])
     cpu.network_evaluate(out, params, sizes, acts, loss, X, Y)
     cpu.sgd_epoch_minibatch(params, sizes, acts, loss, X, Y, np.arange(5), 2, np.float32(0.1))
-KERNELS = [cpu.network_evaluate, cpu.sgd_epoch_minibatch]
+from steepest.kernels.cpu import loops  # the compiled entry the small batches take
+KERNELS = [cpu.network_evaluate, loops.sgd_epoch_minibatch_fused]
 """)
 
 

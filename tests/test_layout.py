@@ -42,9 +42,15 @@ from steepest.kernels import cpu
 sizes, acts = np.array([4, 3, 2]), np.array([1, 4])
 X, Y = np.ones((5, 4), np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 0]]
 params = np.ones(23, np.float32)
-cpu.sgd_epoch_minibatch(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1))
+from steepest.kernels.cpu import _tiled, loops
+from steepest.kernels.cpu._tiled import Tiles
+tiles = Tiles(32, 32, 2)
+loops.sgd_epoch_minibatch_fused(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1))
+loops.sgd_epoch_minibatch_tiled(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1),
+                                tiles)
 cpu.sgd_epoch_per_sample(params, sizes, acts, 0, X, Y, np.arange(5), np.float32(0.1))
-cpu.gd_step_full_batch(params, sizes, acts, 0, X, Y, np.float32(0.1))
+loops.gd_step_full_batch_fused(params, sizes, acts, 0, X, Y, np.float32(0.1))
+loops.gd_step_full_batch_tiled(params, sizes, acts, 0, X, Y, np.float32(0.1), tiles)
 out = np.empty((5, 2), np.float32)
 cpu.network_forward(out, params, sizes, acts, X)
 grads = np.empty_like(params)
@@ -53,7 +59,11 @@ W, b, z = np.ones((3, 4), np.float32), np.ones(3, np.float32), np.empty((5, 3), 
 cpu.dense_forward(z, X, W, b)
 cpu.dense_backward_input(np.empty_like(X), z, W)
 cpu.dense_backward_params(np.empty_like(W), np.empty_like(b), z, X)
-KERNELS = [cpu.sgd_epoch_minibatch, cpu.sgd_epoch_per_sample, cpu.gd_step_full_batch,
-           cpu.network_forward, cpu.network_gradient, cpu.dense_forward,
-           cpu.dense_backward_input, cpu.dense_backward_params]
+KERNELS = [loops.sgd_epoch_minibatch_fused, loops.sgd_epoch_minibatch_tiled,
+           cpu.sgd_epoch_per_sample, loops.gd_step_full_batch_fused,
+           loops.gd_step_full_batch_tiled, cpu.network_forward, cpu.network_gradient,
+           cpu.dense_forward, cpu.dense_backward_input, cpu.dense_backward_params,
+           # the tiled passes' jobs, which the parallel loops of _tiled.py call
+           _tiled._first_layer_job, _tiled._rest_of_sample, _tiled._update_first_layer_job,
+           _tiled._update_later_row_job, _tiled.sum_in_order]
 """)

@@ -46,7 +46,7 @@ X = rng.random((6, 12)).astype(np.float32)
 Y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
 cpu.sgd_epoch_minibatch(params, sizes, activations, codes.CROSS_ENTROPY, X, Y, np.arange(6),
                         np.int64(2), np.float32(0.1))
-for kernel in (_fused._first_layer_forward, _fused.backward_sample, _fused._hidden_delta,
+for kernel in (_fused.first_layer_forward, _fused.backward_sample, _fused._hidden_delta,
                _fused._output_delta, _fused.update_batch, _fused._activate):
     assert kernel.signatures, kernel
     for signature in kernel.signatures:

@@ -252,7 +252,8 @@ cpu.rmsprop_step(p, s, g, 0.1, 0.9, 1e-8, 0.0)
 cpu.adam_step(p, s, s.copy(), g, 0.1, 0.9, 0.999, 1e-8, 0.0, 3)
 a = np.empty((2, 3), np.float32)
 cpu.step_forward(a, np.ones((2, 3), np.float32))
-KERNELS = [cpu.optimizer_epoch_minibatch, cpu.momentum_step, cpu.adagrad_step,
+from steepest.kernels.cpu import optimizer_loops  # the entry the small batches take
+KERNELS = [optimizer_loops.optimizer_epoch_minibatch_fused, cpu.momentum_step, cpu.adagrad_step,
            cpu.rmsprop_step, cpu.adam_step, cpu.step_forward]
 """)
 

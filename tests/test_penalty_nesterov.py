@@ -366,7 +366,9 @@ for code in (0, 1, 4):
 p, s, g = np.ones(7, np.float32), np.ones(7, np.float32), np.ones(7, np.float32)
 cpu.momentum_step(p, s, g, 0.1, 0.9, 0.0, True)
 optimizers.l2_penalty(g, p, 5, np.float32(0.1), 3)
-KERNELS = [cpu.optimizer_epoch_minibatch, cpu.momentum_step, optimizers.l2_penalty]
+from steepest.kernels.cpu import optimizer_loops  # the entry the small batches take
+KERNELS = [optimizer_loops.optimizer_epoch_minibatch_fused, cpu.momentum_step,
+           optimizers.l2_penalty]
 """)
 
 

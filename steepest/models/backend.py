@@ -36,6 +36,10 @@ class Backend:
     # cpu/_fused.forward_logits): inference then checks X only when an output is not finite,
     # instead of a pass over X before it
     bad_inputs_show: bool
+    # (sizes, batch_size or None for full batch, rows, plain SGD?) -> "path: why", the
+    # kernels an epoch runs on (CPU: fused or tiled, ``kernels.cpu.paths``; CUDA: one-block or
+    # tiled launches, ``kernels.cuda.loops.launch_plan``), for a user to see
+    training_path: Callable
 
 
 def _identity(array):
@@ -51,11 +55,19 @@ def _no_device(local_rank):
     return None
 
 
+def _cpu_training_path(sizes, batch_size, n_samples, plain_sgd):
+    from ..kernels.cpu.paths import training_path
+
+    plan = training_path(sizes, batch_size, n_samples)
+    return f"{plan.path}: {plan.reason}"
+
+
 def _cpu_backend():
     from ..kernels import cpu
 
     return Backend("cpu", cpu, _identity, _copy_into, _copy_into, host_memory=True,
-                   place=_no_device, sparse_rows=True, bad_inputs_show=True)
+                   place=_no_device, sparse_rows=True, bad_inputs_show=True,
+                   training_path=_cpu_training_path)
 
 
 def _cuda_to_device(array):
@@ -82,12 +94,23 @@ def _cuda_place(local_rank):
     return _cuda.select_device(local_rank % _cuda.gpu_count())
 
 
+def _cuda_training_path(sizes, batch_size, n_samples, plain_sgd):
+    if batch_size is None or batch_size >= n_samples:
+        return "tiled: full batch, one gradient over all rows per step"
+    if not plain_sgd:
+        return "tiled: other optimisers than plain SGD take the tiled launches"
+    from ..kernels.cuda.loops import launch_plan
+
+    plan = launch_plan(sizes, batch_size, n_samples)
+    return f"{plan['path']}: {plan['reason']}"
+
+
 def _cuda_backend():
     from ..kernels import cuda
 
     return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, _cuda_to_device_into,
                    host_memory=False, place=_cuda_place, sparse_rows=False,
-                   bad_inputs_show=False)
+                   bad_inputs_show=False, training_path=_cuda_training_path)
 
 
 def get_backend(device="auto"):

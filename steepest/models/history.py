@@ -13,7 +13,9 @@ class History:
     device that ran; ``world_size`` the number of processes that trained together
     (``fit(comm=...)``, else 1); ``warmup_seconds`` the compile (or cache load) before epoch 1;
     ``warnings`` the ``TrainingWarning`` messages of the run (unscaled inputs, layers that no
-    gradient reaches).  Epochs are numbered by the network's count, so a second ``fit``
+    gradient reaches); ``training_path`` which kernels trained and why (on the CPU "fused:
+    …" or "tiled: …", see ``steepest.kernels.cpu.paths``; on CUDA "one-block: …" or
+    "tiled: …").  Epochs are numbered by the network's count, so a second ``fit``
     call's history starts where the first one's ended.
 
     It reads as a mapping of those names to their lists (``keys()``, ``get``, ``items()``,
@@ -22,6 +24,7 @@ class History:
     """
 
     world_size = 1  # read by histories pickled before it existed
+    training_path = None
 
     def __init__(self, device, world_size=1):
         self.device = device
@@ -29,6 +32,7 @@ class History:
         self.history = {}
         self.warmup_seconds = 0.0  # compiling (or loading cached) kernels before epoch 1
         self.warnings = []  # TrainingWarning messages, in the order they were raised
+        self.training_path = None  # "path: why" (Backend.training_path)
 
     def append(self, **metrics):
         for key, value in metrics.items():
@@ -65,7 +69,7 @@ class History:
     def to_dict(self):
         """A JSON-ready dict: the device, the world size and every per-epoch list."""
         return {"device": self.device, "world_size": self.world_size,
-                "warmup_seconds": self.warmup_seconds,
+                "training_path": self.training_path, "warmup_seconds": self.warmup_seconds,
                 "warnings": list(self.warnings), **{k: list(v) for k, v in self.history.items()}}
 
     def plot(self, path, keys=None):

@@ -45,6 +45,7 @@ from .tables import (
     initial_params,
     lookup,
 )
+from .threads import check_threads, numba_threads
 from .validation import (
     check_count,
     check_features,
@@ -198,6 +199,8 @@ class Network:
     several outputs a class label 0..k-1 (argmax) or, multi-label, one 0/1 per output.
     """
 
+    _training_path = None  # what the last fit trained on (networks pickled before it: None)
+
     def __init__(self, sizes: Sequence[int], activation: str = "sigmoid",
                  output: str | None = None, loss: str = "mse", seed: int | None = None,
                  device: str = "auto", init: str | None = None,
@@ -336,6 +339,14 @@ class Network:
         return int(self._params.size)
 
     @property
+    def training_path(self) -> str | None:
+        """Which kernels the last ``fit`` trained on and why, as its ``History`` records it:
+        on the CPU "fused: …" (one sample at a time through the network, one thread) or
+        "tiled: …" (passes over each batch shared among the threads); on CUDA "one-block:
+        …" or "tiled: …".  None before any ``fit``."""
+        return self._training_path
+
+    @property
     def backend_device(self) -> str:
         """The device the kernels run on ("cpu" or "cuda"), whatever ``device`` asked for."""
         return self._backend.name
@@ -469,7 +480,7 @@ class Network:
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
             optimizer: str | Optimizer | type[Optimizer] | None = None,
             comm: Any = None, sync: str = "gradient", average_every: int | None = None,
-            sharded: bool = False) -> History:
+            sharded: bool = False, threads: int | None = None) -> History:
         """Train by gradient descent; returns a ``History`` of this call's epochs.
 
         Each epoch is one compiled kernel call; validation, schedules, callbacks and
@@ -563,6 +574,12 @@ class Network:
             contiguous block of the order each.  True: X and y are this rank's own rows
             (e.g. ``steepest.distributed.shard(X, comm)``, or rows it loaded itself), used
             as given; the ranks' row counts may differ.
+        threads : int, optional
+            The most CPU threads this call trains on (Numba's threads, restored after the
+            call); None: all that Numba has (``numba.get_num_threads()``).  Large batches
+            and wide layers share each batch's work among them (the tiled path, see
+            ``History.training_path``); the weights are the same bits for any number of
+            threads.
 
         Raises
         ------
@@ -584,6 +601,7 @@ class Network:
         if sharded and sync != "average":
             raise ValueError(f"sharded=True needs sync='average' (sync={sync!r} splits the "
                              f"batches of the one data set every rank passes)")
+        threads = check_threads(threads)
         replicas = None if comm is None else \
             distributed.Replicas(comm, sync, average_every, bool(sharded))
 
@@ -601,12 +619,14 @@ class Network:
 
         with self._lock:
             if replicas is None:
-                return self._run_fit(make_plan())
+                plan = make_plan()
+                with numba_threads(threads):
+                    return self._run_fit(plan)
             # an error on any rank raises on every rank, before any work
             plan = replicas.agree_on(make_plan, self._plan_signature)
             replicas.place(self._backend)  # this rank's GPU, before any device work
-            with replicas.training():  # a lone failure aborts every rank, never hangs one
-                self._share_training_state(plan)
+            with replicas.training(), numba_threads(threads):  # a lone failure aborts
+                self._share_training_state(plan)                # every rank, never hangs one
                 return self._run_fit(plan)
 
     def _training_data(self, X, y, validation_data, validation_split, compact, trains):
@@ -730,6 +750,7 @@ class Network:
     def _run_fit(self, plan):
         """The training phases: set up, warm up, epochs, finish."""
         history = History(self.backend_device, world_size=plan.world_size)
+        history.training_path = self._training_path = self._path_of(plan)
         self._remember_training(plan)
         run = self._start_run(plan, history)
         for callback in plan.callbacks:
@@ -764,6 +785,16 @@ class Network:
         if plan.checkpoint is not None and len(history) and self.epochs_trained != saved_epoch:
             self.save(plan.checkpoint)
         return history
+
+    def _path_of(self, plan):
+        """Which kernels the plan's epochs run on and why (``Backend.training_path``)."""
+        if plan.replicas is not None and plan.replicas.sync == "gradient":
+            return (f"distributed gradient mode: one packed gradient and update per step on "
+                    f"each of {plan.world_size} ranks")
+        opt = plan.opt
+        plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
+        return self._backend.training_path(self.sizes, plan.batch_size, n_rows(plan.X),
+                                           plain_sgd)
 
     def _start_run(self, plan, history):
         """Device copies, the warm-up compile, the probe batch, the first checks: a _Run."""
@@ -1019,9 +1050,12 @@ class Network:
         k.to_host(grads, grads_dev)
         norms, offset = [], 0
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
-            # float64 sum of squares: thousands of float32 terms of very different sizes
+            # float64 sum of squares: thousands of float32 terms of very different sizes.
+            # Not np.linalg.norm: its BLAS dot wakes OpenBLAS's threads, which then spin
+            # for a while on the cores the next epoch's threads need (the tiled path of
+            # 784-128-64-10 at batch 128 ran at half speed after it, 2-core machine)
             weights = grads[offset:offset + n_out * n_in]
-            norms.append(float(np.linalg.norm(weights.astype(np.float64))))
+            norms.append(float(np.sqrt(np.sum(np.square(weights, dtype=np.float64)))))
             offset += n_out * n_in + n_out
         return loss, norms, bool(np.any(grads))
 

@@ -13,7 +13,10 @@ on.
 The order of samples is the first network's: the sweep shuffles with a copy of its
 generator, so the first network equals ``Network(sizes, seed=seeds[0]).fit(...)`` at
 ``learning_rates[0]`` bit for bit, and every other network equals its own ``fit`` given the
-same order.
+same order.  (Bit for bit where ``fit`` takes the fused path, as it does for the tutorials'
+batches; where a batch's work is large enough for ``fit`` to share it among the threads, the
+tiled path, ``kernels/cpu/paths.py``, the sweep, which already gives each network a thread,
+stays on the fused path, and the two agree to float32 rounding.)
 """
 
 from __future__ import annotations

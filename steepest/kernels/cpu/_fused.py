@@ -83,7 +83,8 @@ GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds t
 # their count; ``stored``: the update reads those lists back, else it asks sample_inputs
 # again (sparse rows: free; dense rows: one shared 0..IN-1 list, or, for batches too large to
 # store the lists, found again row by row).
-Scratch = namedtuple("Scratch", "acts deltas idx stride n_nonzero sparse stored")
+# losses: the tiled passes' per-sample losses (two per slot), added up in sample order.
+Scratch = namedtuple("Scratch", "acts deltas idx stride n_nonzero sparse stored losses")
 
 
 @jit_no_refcount
@@ -139,16 +140,20 @@ def _activate_output(acts, base, n, padded, code, loss, Y, y_row):
 
 
 @jit_no_refcount
-def _first_layer_forward(acts, base, w, bias, values, idx, n_nonzero, width, b0):
-    """z¹ = b + Σ_k xₖ·Wᵀ[idx[k]] over the sample's listed inputs, xₖ = ``input_value``
-    (``_inputs.sample_inputs``), 32 lanes (two vectors) per pass.
+def first_layer_forward(acts, base, w, bias, values, idx, n_nonzero, stride, b0, c_start,
+                        c_end):
+    """z¹[c_start:c_end] = b + Σ_k xₖ·Wᵀ[idx[k]] over the sample's listed inputs, xₖ =
+    ``input_value`` (``_inputs.sample_inputs``), 32 lanes (two vectors) per pass; Wᵀ's rows
+    are ``stride`` floats apart.  The fused path asks for all columns (0, pads[1]); the
+    tiled passes (``_tiled.py``) for one tile, c_start a multiple of 32, so the passes, and
+    the bits, are the same.
 
     Two passes' worth of lanes share each index and input load; two accumulator chains per
     vector hide the FMA latency.  A width of 16 (or an odd last 16) takes the one-vector
     loop with four chains.
     """
-    c = 0
-    while c + 2 * LANES <= width:
+    c = c_start
+    while c + 2 * LANES <= c_end:
         lo0 = vload(bias, b0 + c)
         hi0 = vload(bias, b0 + c + LANES)
         lo1 = vzero()
@@ -159,20 +164,20 @@ def _first_layer_forward(acts, base, w, bias, values, idx, n_nonzero, width, b0)
             i1 = idx[k + 1]
             v0 = np.float32(input_value(values, idx, k))
             v1 = np.float32(input_value(values, idx, k + 1))
-            lo0 = vfma(lo0, v0, vload(w, i0 * width + c))
-            hi0 = vfma(hi0, v0, vload(w, i0 * width + c + LANES))
-            lo1 = vfma(lo1, v1, vload(w, i1 * width + c))
-            hi1 = vfma(hi1, v1, vload(w, i1 * width + c + LANES))
+            lo0 = vfma(lo0, v0, vload(w, i0 * stride + c))
+            hi0 = vfma(hi0, v0, vload(w, i0 * stride + c + LANES))
+            lo1 = vfma(lo1, v1, vload(w, i1 * stride + c))
+            hi1 = vfma(hi1, v1, vload(w, i1 * stride + c + LANES))
             k += 2
         if k < n_nonzero:
             i0 = idx[k]
             v0 = np.float32(input_value(values, idx, k))
-            lo0 = vfma(lo0, v0, vload(w, i0 * width + c))
-            hi0 = vfma(hi0, v0, vload(w, i0 * width + c + LANES))
+            lo0 = vfma(lo0, v0, vload(w, i0 * stride + c))
+            hi0 = vfma(hi0, v0, vload(w, i0 * stride + c + LANES))
         vstore(acts, base + c, vadd(lo0, lo1))
         vstore(acts, base + c + LANES, vadd(hi0, hi1))
         c += 2 * LANES
-    if c < width:
+    if c < c_end:
         acc0 = vload(bias, b0 + c)
         acc1 = vzero()
         acc2 = vzero()
@@ -187,15 +192,15 @@ def _first_layer_forward(acts, base, w, bias, values, idx, n_nonzero, width, b0)
             v1 = np.float32(input_value(values, idx, k + 1))
             v2 = np.float32(input_value(values, idx, k + 2))
             v3 = np.float32(input_value(values, idx, k + 3))
-            acc0 = vfma(acc0, v0, vload(w, i0 * width + c))
-            acc1 = vfma(acc1, v1, vload(w, i1 * width + c))
-            acc2 = vfma(acc2, v2, vload(w, i2 * width + c))
-            acc3 = vfma(acc3, v3, vload(w, i3 * width + c))
+            acc0 = vfma(acc0, v0, vload(w, i0 * stride + c))
+            acc1 = vfma(acc1, v1, vload(w, i1 * stride + c))
+            acc2 = vfma(acc2, v2, vload(w, i2 * stride + c))
+            acc3 = vfma(acc3, v3, vload(w, i3 * stride + c))
             k += 4
         while k < n_nonzero:
             i0 = idx[k]
             v0 = np.float32(input_value(values, idx, k))
-            acc0 = vfma(acc0, v0, vload(w, i0 * width + c))
+            acc0 = vfma(acc0, v0, vload(w, i0 * stride + c))
             k += 1
         vstore(acts, base + c, vadd(vadd(acc0, acc1), vadd(acc2, acc3)))
 
@@ -231,17 +236,22 @@ def forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net):
     The activations may lose that (ReLU's max(0, NaN) is 0, σ(±inf) is finite), so the
     inference loops add z¹₀·0 to what they return: a bad input always shows in its row.
     """
-    n_layers = net.sizes.shape[0] - 1
-    _first_layer_forward(acts, arow + net.a_off[1], w, bias, values, idx, n_nonzero,
-                         net.pads[1], net.b_off[0])
+    first_layer_forward(acts, arow + net.a_off[1], w, bias, values, idx, n_nonzero,
+                        net.w0_stride, net.b_off[0], 0, net.pads[1])
     first = acts[arow + net.a_off[1]]
-    for layer in range(1, n_layers):
+    forward_later_layers(acts, arow, w, bias, net)
+    return first
+
+
+@jit_inline
+def forward_later_layers(acts, arow, w, bias, net):
+    """From z¹ (in acts) on: every layer's activations but the output's, left as its z."""
+    for layer in range(1, net.sizes.shape[0] - 1):
         _activate(acts, arow + net.a_off[layer], net.sizes[layer], net.pads[layer],
                   net.activations[layer - 1])
         _dense_forward_row(acts, arow + net.a_off[layer + 1], arow + net.a_off[layer], w,
                            net.w_off[layer], bias, net.b_off[layer], net.sizes[layer + 1],
                            net.pads[layer])
-    return first
 
 
 @jit_no_refcount
@@ -261,6 +271,13 @@ def forward_sample_loss(acts, arow, w, bias, values, idx, n_nonzero, Y, y_row, n
     ``loss_from_logits`` (else 0, see ``_activate_output``), NaN for a bad input
     (``forward_logits``: + z¹₀·0, which adds nothing to a finite loss)."""
     first = forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net)
+    return output_loss(acts, arow, first, Y, y_row, net, loss)
+
+
+@jit_inline
+def output_loss(acts, arow, first, Y, y_row, net, loss):
+    """The output layer's f(z) in place and the sample's loss as ``forward_sample_loss``
+    returns it (``first``: z¹₀, so that a bad input makes it NaN)."""
     last = net.sizes.shape[0] - 1
     return _activate_output(acts, arow + net.a_off[last], net.sizes[last], net.pads[last],
                             net.activations[last - 1], loss, Y, y_row) + first * ZERO
@@ -322,7 +339,7 @@ def stored_inputs(X, row, scratch, s):
     raise NotImplementedError("compiled only: call from @njit code")
 
 
-@overload(stored_inputs, jit_options=JIT_OPTIONS)
+@overload(stored_inputs, jit_options=JIT_OPTIONS, inline="always")
 def _stored_inputs_impl(X, row, scratch, s):
     if isinstance(X, types.Array):
         def dense(X, row, scratch, s):
@@ -338,31 +355,38 @@ def _stored_inputs_impl(X, row, scratch, s):
 def _update_first_layer(w, scratch, X, order, start, n_rows, net, neg):
     """Wᵀ⁰ += neg · x δ¹ᵀ per sample: a sparse rank-1 update of the rows of its listed
     inputs (``stored_inputs``)."""
-    deltas = scratch.deltas
-    width = net.pads[1]
     for s in range(n_rows):
         values, idx, count = stored_inputs(X, order[start + s], scratch, s)
-        dbase = s * net.row_width + net.a_off[1]
-        c = 0
-        while c + 2 * LANES <= width:  # two vectors per pass: one index load for both
-            d_lo = vload(deltas, dbase + c)
-            d_hi = vload(deltas, dbase + c + LANES)
-            for k in range(count):
-                scale = neg * np.float32(input_value(values, idx, k))
-                at = idx[k] * width + c
-                vstore(w, at, vfma(vload(w, at), scale, d_lo))
-                vstore(w, at + LANES, vfma(vload(w, at + LANES), scale, d_hi))
-            c += 2 * LANES
-        if c < width:
-            d = vload(deltas, dbase + c)
-            for k in range(count):
-                at = idx[k] * width + c
-                value = np.float32(input_value(values, idx, k))
-                vstore(w, at, vfma(vload(w, at), neg * value, d))
+        update_first_layer_row(w, scratch.deltas, s * net.row_width + net.a_off[1], values,
+                               idx, count, net.w0_stride, 0, net.pads[1], neg)
 
 
 @jit_inline
-def _update_biases(bias, deltas, n_rows, net, neg):
+def update_first_layer_row(w, deltas, dbase, values, idx, count, stride, c_start, c_end, neg):
+    """One sample's Wᵀ⁰[i, c_start:c_end] += neg · xᵢ δ¹[c_start:c_end] for its listed
+    inputs i, Wᵀ⁰'s rows ``stride`` apart (the fused path: all columns; the tiled passes,
+    ``_tiled.py``: one tile, c_start a multiple of 16; each entry's update is one FMA, so
+    the bits do not depend on the tiles)."""
+    c = c_start
+    while c + 2 * LANES <= c_end:  # two vectors per pass: one index load for both
+        d_lo = vload(deltas, dbase + c)
+        d_hi = vload(deltas, dbase + c + LANES)
+        for k in range(count):
+            scale = neg * np.float32(input_value(values, idx, k))
+            at = idx[k] * stride + c
+            vstore(w, at, vfma(vload(w, at), scale, d_lo))
+            vstore(w, at + LANES, vfma(vload(w, at + LANES), scale, d_hi))
+        c += 2 * LANES
+    if c < c_end:
+        d = vload(deltas, dbase + c)
+        for k in range(count):
+            at = idx[k] * stride + c
+            value = np.float32(input_value(values, idx, k))
+            vstore(w, at, vfma(vload(w, at), neg * value, d))
+
+
+@jit_inline
+def update_biases(bias, deltas, n_rows, net, neg):
     """bˡ += neg · Σ_batch δˡ, every layer."""
     for layer in range(net.sizes.shape[0] - 1):
         for c in range(0, net.pads[layer + 1], LANES):
@@ -375,35 +399,42 @@ def _update_biases(bias, deltas, n_rows, net, neg):
 
 @jit_inline
 def _update_later_layers(w, acts, deltas, n_rows, net, neg):
-    """Wˡ += neg · Σ_batch δˡ (aˡ⁻¹)ᵀ for l ≥ 1, four samples' terms in flight per lane."""
-    row_width = net.row_width
+    """Wˡ += neg · Σ_batch δˡ (aˡ⁻¹)ᵀ for l ≥ 1, row by row."""
     for layer in range(1, net.sizes.shape[0] - 1):
-        in_padded = net.pads[layer]
         for o in range(net.sizes[layer + 1]):
-            d_at = net.a_off[layer + 1] + o
-            a_at = net.a_off[layer]
-            for c in range(0, in_padded, LANES):
-                acc0 = vzero()
-                acc1 = vzero()
-                acc2 = vzero()
-                acc3 = vzero()
-                s = 0
-                while s + 4 <= n_rows:
-                    r0 = s * row_width
-                    r1 = r0 + row_width
-                    r2 = r1 + row_width
-                    r3 = r2 + row_width
-                    acc0 = vfma(acc0, deltas[r0 + d_at], vload(acts, r0 + a_at + c))
-                    acc1 = vfma(acc1, deltas[r1 + d_at], vload(acts, r1 + a_at + c))
-                    acc2 = vfma(acc2, deltas[r2 + d_at], vload(acts, r2 + a_at + c))
-                    acc3 = vfma(acc3, deltas[r3 + d_at], vload(acts, r3 + a_at + c))
-                    s += 4
-                while s < n_rows:
-                    r0 = s * row_width
-                    acc0 = vfma(acc0, deltas[r0 + d_at], vload(acts, r0 + a_at + c))
-                    s += 1
-                at = net.w_off[layer] + o * in_padded + c
-                vstore(w, at, vfma(vload(w, at), neg, vadd(vadd(acc0, acc1), vadd(acc2, acc3))))
+            update_weight_row(w, acts, deltas, n_rows, net, layer, o, neg)
+
+
+@jit_inline
+def update_weight_row(w, acts, deltas, n_rows, net, layer, o, neg):
+    """Row o of Wˡ (l ≥ 1) += neg · Σ_batch δˡ[o] aˡ⁻¹, four samples' terms in flight per
+    lane."""
+    row_width = net.row_width
+    in_padded = net.pads[layer]
+    d_at = net.a_off[layer + 1] + o
+    a_at = net.a_off[layer]
+    for c in range(0, in_padded, LANES):
+        acc0 = vzero()
+        acc1 = vzero()
+        acc2 = vzero()
+        acc3 = vzero()
+        s = 0
+        while s + 4 <= n_rows:
+            r0 = s * row_width
+            r1 = r0 + row_width
+            r2 = r1 + row_width
+            r3 = r2 + row_width
+            acc0 = vfma(acc0, deltas[r0 + d_at], vload(acts, r0 + a_at + c))
+            acc1 = vfma(acc1, deltas[r1 + d_at], vload(acts, r1 + a_at + c))
+            acc2 = vfma(acc2, deltas[r2 + d_at], vload(acts, r2 + a_at + c))
+            acc3 = vfma(acc3, deltas[r3 + d_at], vload(acts, r3 + a_at + c))
+            s += 4
+        while s < n_rows:
+            r0 = s * row_width
+            acc0 = vfma(acc0, deltas[r0 + d_at], vload(acts, r0 + a_at + c))
+            s += 1
+        at = net.w_off[layer] + o * in_padded + c
+        vstore(w, at, vfma(vload(w, at), neg, vadd(vadd(acc0, acc1), vadd(acc2, acc3))))
 
 
 @jit_no_refcount
@@ -411,29 +442,88 @@ def update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate):
     """θ ← θ − η Σ_batch ∇ (the deltas already carry 1/B), after the whole batch's backward."""
     neg = np.float32(-learning_rate)
     _update_first_layer(w, scratch, X, order, start, n_rows, net, neg)
-    _update_biases(bias, scratch.deltas, n_rows, net, neg)
+    update_biases(bias, scratch.deltas, n_rows, net, neg)
     _update_later_layers(w, scratch.acts, scratch.deltas, n_rows, net, neg)
 
 
 @jit_inline
-def batch_scratch(net, X, sparse, capacity):
+def batch_scratch(net, X, sparse, capacity, tiles):
     """``Scratch`` for batches of up to ``capacity`` rows: activations, deltas, input lists.
 
     Dense X read sparsely gets one list per row of the batch (one, rebuilt per row, for
-    batches over MAX_STORED_BATCH); dense X read densely one shared list 0..IN-1;
+    batches over MAX_STORED_BATCH on the fused path; the tiled passes, which read each
+    list once per tile, always store them); dense X read densely one shared list 0..IN-1;
     ``SparseRows`` none (its rows are their own lists).
     """
     n_in = net.sizes[0]
     acts = np.empty(capacity * net.row_width, np.float32)
     deltas = np.empty(capacity * net.row_width, np.float32)
-    stored = is_dense(X) and sparse and capacity <= MAX_STORED_BATCH
+    stored = is_dense(X) and sparse and (capacity <= MAX_STORED_BATCH or is_tiled(tiles))
     stride = n_in + 8 if stored else 0
     slots = capacity if stored else 1
     idx = np.empty(slots * (n_in + 8), np.int32)
     for i in range(n_in):
         idx[i] = i
     n_nonzero = np.full(capacity, n_in, np.int64)
-    return Scratch(acts, deltas, idx, stride, n_nonzero, sparse, stored)
+    losses = np.empty(2 * capacity, np.float32)
+    return Scratch(acts, deltas, idx, stride, n_nonzero, sparse, stored, losses)
+
+
+# --- the per-batch passes, chosen when numba compiles by the type of ``tiles``: None, the
+# per-sample passes above, on one thread; a ``_tiled.Tiles`` value, the same arithmetic as
+# tiled passes across threads (``_tiled.py``, imported when numba compiles one: it builds
+# on this module).  So a fused-only loop never compiles the parallel code.
+
+def is_tiled(tiles):
+    """Whether ``tiles`` selects the tiled passes (a constant where numba compiles it)."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+@overload(is_tiled, jit_options=JIT_OPTIONS)
+def _is_tiled_impl(tiles):
+    tiled = not isinstance(tiles, types.NoneType)
+    return lambda tiles: tiled
+
+
+def batch_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss, inv_b):
+    """Forward and backward of a batch's rows (``forward_backward_rows``); returns ``total``
+    plus their losses."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+@overload(batch_rows, jit_options=JIT_OPTIONS)
+def _batch_rows_impl(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss,
+                     inv_b):
+    if isinstance(tiles, types.NoneType):
+        def fused(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss,
+                  inv_b):
+            return forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows,
+                                         net, loss, inv_b)
+        return fused
+    from ._tiled import tiled_rows
+
+    def tiled(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss, inv_b):
+        return tiled_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net,
+                          loss, inv_b)
+    return tiled
+
+
+def batch_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
+    """θ ← θ − η Σ_batch ∇ after a batch's ``batch_rows`` (``update_batch``)."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+@overload(batch_update, jit_options=JIT_OPTIONS)
+def _batch_update_impl(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
+    if isinstance(tiles, types.NoneType):
+        def fused(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
+            update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate)
+        return fused
+    from ._tiled import tiled_update
+
+    def tiled(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
+        tiled_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate)
+    return tiled
 
 
 @jit_inline
@@ -466,8 +556,10 @@ def _packed(params, net):
 
 
 @jit_inline
-def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate):
+def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate,
+                    tiles):
     """Mini-batch (batch_size ≥ 1) SGD epoch on the fused path; returns the mean loss.
+    ``tiles``: None, or the tiled passes' ``_tiled.Tiles`` (``batch_rows``).
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int
     """
@@ -477,20 +569,20 @@ def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
     capacity = max(1, min(batch_size, n))
     net = fused_layout(sizes, activations)
     theta, w, bias = _packed(params, net)
-    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), capacity)
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), capacity, tiles)
     total = ZERO
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
-        total = forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows, net,
-                                      loss, ONE / np.float32(n_rows))
-        update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate)
+        total = batch_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net,
+                           loss, ONE / np.float32(n_rows))
+        batch_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate)
     unpack_params(params, w, bias, net)
     return total / np.float32(n)
 
 
 @jit_inline
-def _accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_rows, net, loss,
-                         inv_b):
+def accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_rows, net, loss,
+                        inv_b, tiles):
     """Forward and backward of order[start:start + n_rows] at the parameters θ, in chunks of
     the scratch's capacity, their Σ δ aᵀ added into ``grad`` (both in the packed layout);
     returns ``total`` plus their losses."""
@@ -499,16 +591,16 @@ def _accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_rows
     capacity = scratch.n_nonzero.shape[0]
     for chunk in range(start, start + n_rows, capacity):
         rows = min(capacity, start + n_rows - chunk)
-        total = forward_backward_rows(total, scratch, w, bias, X, Y, order, chunk, rows, net,
-                                      loss, inv_b)
-        # "θ ← θ − (−1)·Σ δ aᵀ" on the gradient: update_batch accumulates it
-        update_batch(grad_w, grad_b, scratch, X, order, chunk, rows, net, MINUS_ONE)
+        total = batch_rows(tiles, total, scratch, w, bias, X, Y, order, chunk, rows, net, loss,
+                           inv_b)
+        # "θ ← θ − (−1)·Σ δ aᵀ" on the gradient: the update accumulates it
+        batch_update(tiles, grad_w, grad_b, scratch, X, order, chunk, rows, net, MINUS_ONE)
     return total
 
 
 @jit_inline
 def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer, hyper, X,
-                          Y, order, batch_size):
+                          Y, order, batch_size, tiles):
     """A mini-batch epoch by any optimiser on the fused path; returns the mean loss.
 
     Every optimiser's update is elementwise, so it runs on the packed layout with the
@@ -532,14 +624,15 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     for k in range(state.shape[0]):
         pack_params(packed_state[k, :w_total], packed_state[k, w_total:], state[k], net)
     grad = np.empty(theta.shape[0], np.float32)
-    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), min(batch, GRADIENT_CHUNK))
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), min(batch, GRADIENT_CHUNK),
+                            tiles)
     alpha = hyper_slot(hyper, HYPER_L2)
     total = ZERO
     for start in range(0, n, batch):
         n_batch = min(batch, n - start)
         grad[:] = 0
-        total = _accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_batch,
-                                     net, loss, ONE / np.float32(n_batch))
+        total = accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_batch,
+                                    net, loss, ONE / np.float32(n_batch), tiles)
         if alpha != ZERO:
             total += l2_penalty(grad, theta, w_total, alpha, n_batch)
         optimizer_step(theta, packed_state, step, grad, optimizer, hyper)
@@ -554,7 +647,7 @@ def forward_rows(out, w, bias, X, first, last_row, sparse, net):
     """Output activations of rows [first, last_row) of X into out; own scratch, so calls on
     disjoint row ranges may run at the same time."""
     last = net.sizes.shape[0] - 1
-    scratch = batch_scratch(net, X, sparse, 1)
+    scratch = batch_scratch(net, X, sparse, 1, None)
     for row in range(first, last_row):
         values, idx, n = sample_inputs(X, row, scratch.idx, sparse)
         first = forward_sample(scratch.acts, 0, w, bias, values, idx, n, net)
@@ -604,7 +697,7 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
     """``forward_rows`` that also returns the sum of the rows' losses, each taken exactly
     from z at its output layer (``loss_from_logits`` pairs only)."""
     last = net.sizes.shape[0] - 1
-    scratch = batch_scratch(net, X, sparse, 1)
+    scratch = batch_scratch(net, X, sparse, 1, None)
     acts = scratch.acts
     total = ZERO
     for row in range(first, last_row):
@@ -655,7 +748,7 @@ def fused_evaluate(out, params, sizes, activations, loss, X, Y):
 
 
 @jit
-def fused_gradient(grads, params, sizes, activations, loss, X, Y):
+def fused_gradient(grads, params, sizes, activations, loss, X, Y, tiles):
     """∇ of the mean loss over all rows of X, and that loss, on the fused path.
 
     Rows go through in chunks of GRADIENT_CHUNK with the same weights; each chunk's
@@ -672,9 +765,9 @@ def fused_gradient(grads, params, sizes, activations, loss, X, Y):
     order = np.arange(n)
     # capacity ≤ GRADIENT_CHUNK ≤ MAX_STORED_BATCH: per-row nonzero lists, never recompute
     capacity = max(1, min(n, GRADIENT_CHUNK))
-    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), capacity)
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), capacity, tiles)
     inv_n = ONE / np.float32(n)
-    total = _accumulate_gradient(ZERO, grad, theta, scratch, X, Y, order, 0, n, net, loss,
-                                 inv_n)
+    total = accumulate_gradient(ZERO, grad, theta, scratch, X, Y, order, 0, n, net, loss,
+                                inv_n, tiles)
     unpack_params(grads, grad[:net.w_total], grad[net.w_total:], net)
     return total * inv_n

@@ -163,7 +163,7 @@ def sample_inputs(X, row, idx, sparse):
     raise NotImplementedError("compiled only: call from @njit code")
 
 
-@overload(sample_inputs, jit_options=JIT_OPTIONS)
+@overload(sample_inputs, jit_options=JIT_OPTIONS, inline="always")
 def _sample_inputs_impl(X, row, idx, sparse):
     if _is_sparse_rows(X):
         def stored(X, row, idx, sparse):

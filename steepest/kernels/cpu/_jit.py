@@ -58,6 +58,10 @@ jit_no_refcount = numba.njit(_nrt=False, **JIT_OPTIONS)
 # Only where one parallel region covers thousands of rows (inference): a region costs
 # 10-150 µs here, which per-sample or per-batch training work cannot pay back.
 jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)
+# For a sum whose order is part of the result (the tiled passes add their per-sample losses
+# in the fused path's order): without reassociation LLVM cannot vectorise it into partial
+# sums.  Instructions keep their own flags when inlined, so this holds inside any caller.
+jit_in_order = numba.njit(**{**JIT_OPTIONS, "fastmath": FASTMATH - {"reassoc"}})
 
 _KERNEL_DIR = Path(__file__).resolve().parent
 
@@ -101,8 +105,11 @@ def _register_cache_stamp():
         locators[:0] = ours
 
 
-# Functions of this package in numba's mangled names (steepest.kernels.cpu.<module>.<name>)
-_MANGLED_PREFIX = "8steepest7kernels3cpu"
+# Functions of this package in numba's mangled names (steepest.kernels.cpu.<module>.<name>),
+# and the launchers of parallel loops (``prange``), whose names do not say whose they are.
+_OWN_CALLEES_OF = ("8steepest7kernels3cpu", "__numba_parfor_gufunc_")
+# Linkages of linked-in copies: callees (linkonce_odr) and parallel loops' bodies (weak_odr)
+_WEAK = (ll.Linkage.linkonce_odr, ll.Linkage.weak_odr)
 
 
 def _own_callees():
@@ -114,6 +121,17 @@ def _own_callees():
     the process has loaded.  The module other libraries link against keeps them
     linkonce_odr, so callers are linked and optimised exactly as before, and the IR that is
     compiled is unchanged but for those linkages (no slower code).
+
+    The same holds for parallel loops (``prange``: the tiled passes, ``_tiled.py``, and
+    the sweeps).  Numba compiles a loop's body into a library of its own, wraps it in a
+    launcher library (``.kernel…``, which calls the weak_odr ``__gufunc__…`` body), and
+    links both into the function that holds the loop.  Without this, a process that
+    compiled the loop ran the launcher library's copy of the body and a process that loaded
+    it from the cache the enclosing function's, optimised in another module: the tiled
+    passes gave other weights from the cache (found by ``tests/test_cache_determinism``).
+    So the weak_odr copies are made local too, and the launchers, whose names carry
+    ``__numba_parfor_gufunc_``, keep their own.  For anyone else's parallel loops this
+    changes which copy of a callee runs, never what it computes.
 
     Uses numba's internal ``CPUCodeLibrary``; if it moves, the kernels still work, only
     with the old weak binding.
@@ -131,12 +149,12 @@ def _own_callees():
     def _optimize_final_module(self):
         optimize(self)
         module = self._final_module
-        if not any(_MANGLED_PREFIX in fn.name and not fn.is_declaration
+        if not any(any(name in fn.name for name in _OWN_CALLEES_OF) and not fn.is_declaration
                    and fn.linkage == ll.Linkage.external for fn in module.functions):
             return
-        names = [fn.name for fn in module.functions
-                 if not fn.is_declaration and fn.linkage == ll.Linkage.linkonce_odr]
-        for name in names:
+        names = [(fn.name, fn.linkage) for fn in module.functions
+                 if not fn.is_declaration and fn.linkage in _WEAK]
+        for name, _ in names:
             module.get_function(name).linkage = "internal"
         self._steepest_internalized = names
 
@@ -147,8 +165,8 @@ def _own_callees():
         if fresh and names:
             if module is self._final_module:
                 module = module.clone()
-            for name in names:
-                module.get_function(name).linkage = "linkonce_odr"
+            for name, linkage in names:
+                module.get_function(name).linkage = linkage
             self._shared_module = module
         return module
 

@@ -44,4 +44,4 @@ def network_gradient(grads, params, sizes, activations, loss, X, Y):
     zero inputs skipped, X taken in chunks so the scratch stays bounded for any N.
     params (P,), X (B, sizes[0]), Y (B, sizes[-1]) -> grads (P,), returns the loss
     """
-    return fused_gradient(grads, params, sizes, activations, loss, X, Y)
+    return fused_gradient(grads, params, sizes, activations, loss, X, Y, None)

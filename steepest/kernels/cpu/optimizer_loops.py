@@ -3,15 +3,32 @@
 Where ``loops.py`` hard-wires plain SGD, this loop takes the optimiser as a code with its
 hyper-parameter vector and state (see ``steepest.models.optimizers`` for how to build them),
 so Momentum, Adagrad, RMSProp and Adam train on the same fused path as SGD: each batch's
-gradient comes from the per-sample forward/backward of ``_fused.py``, then
-``optimizer_step`` updates every parameter.
+gradient comes from the per-sample forward/backward of ``_fused.py`` (or its tiled passes
+across threads, ``_tiled.py``, as ``paths.training_path`` chooses), then ``optimizer_step``
+updates every parameter.
 """
 
 from ._fused import fused_optimizer_epoch
 from ._jit import jit
+from .paths import training_path
 
 
 @jit
+def optimizer_epoch_minibatch_fused(params, state, step, sizes, activations, loss, optimizer,
+                                    hyper, X, Y, order, batch_size):
+    """``optimizer_epoch_minibatch`` on the fused path, one thread."""
+    return fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer,
+                                 hyper, X, Y, order, batch_size, None)
+
+
+@jit
+def optimizer_epoch_minibatch_tiled(params, state, step, sizes, activations, loss, optimizer,
+                                    hyper, X, Y, order, batch_size, tiles):
+    """``optimizer_epoch_minibatch`` on the tiled passes (``tiles``: a ``_tiled.Tiles``)."""
+    return fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer,
+                                 hyper, X, Y, order, batch_size, tiles)
+
+
 def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, optimizer, hyper,
                               X, Y, order, batch_size):
     """One epoch of mini-batch training by any optimiser, over the samples in ``order``.
@@ -27,5 +44,10 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     float32 (or the 5 slots of before α: α = 0, no Nesterov);
     X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
-    return fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer,
-                                 hyper, X, Y, order, batch_size)
+    plan = training_path(sizes, batch_size, order.shape[0])
+    if plan.tiles is None:
+        return optimizer_epoch_minibatch_fused(params, state, step, sizes, activations, loss,
+                                               optimizer, hyper, X, Y, order, batch_size)
+    return optimizer_epoch_minibatch_tiled(params, state, step, sizes, activations, loss,
+                                           optimizer, hyper, X, Y, order, batch_size,
+                                           plan.tiles)

@@ -26,7 +26,7 @@ these are not in the kernel sets' common ``__all__``.
 import numpy as np
 
 from ..codes import HYPER_L2, HYPER_LEARNING_RATE
-from ._fused import GRADIENT_CHUNK, _accumulate_gradient, batch_scratch
+from ._fused import GRADIENT_CHUNK, accumulate_gradient, batch_scratch
 from ._inputs import inputs_are_sparse
 from ._jit import jit
 from ._layout import fused_layout, pack_params, unpack_params
@@ -78,9 +78,9 @@ def packed_gradient(grad, theta, sizes, activations, loss, X, Y, order, start, s
     if n_rows <= 0:
         return ZERO
     net = fused_layout(sizes, activations)
-    scratch = batch_scratch(net, X, sparse, max(1, min(n_rows, GRADIENT_CHUNK)))
-    return _accumulate_gradient(ZERO, grad, theta, scratch, X, Y, order, start, n_rows, net,
-                                loss, np.float32(inv_b))
+    scratch = batch_scratch(net, X, sparse, max(1, min(n_rows, GRADIENT_CHUNK)), None)
+    return accumulate_gradient(ZERO, grad, theta, scratch, X, Y, order, start, n_rows, net,
+                               loss, np.float32(inv_b), None)
 
 
 @jit

@@ -11,8 +11,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit_parallel
-from .loops import gd_step_full_batch, sgd_epoch_minibatch
-from .optimizer_loops import optimizer_epoch_minibatch
+from .loops import gd_step_full_batch_fused, sgd_epoch_minibatch_fused
+from .optimizer_loops import optimizer_epoch_minibatch_fused
 
 
 @jit_parallel
@@ -30,11 +30,11 @@ def sweep_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
         if not active[k]:
             losses[k] = np.nan
         elif full_batch:
-            losses[k] = gd_step_full_batch(params[k], sizes, activations, loss, X, Y,
-                                           learning_rates[k])
+            losses[k] = gd_step_full_batch_fused(params[k], sizes, activations, loss, X, Y,
+                                                 learning_rates[k])
         else:
-            losses[k] = sgd_epoch_minibatch(params[k], sizes, activations, loss, X, Y, order,
-                                            batch_size, learning_rates[k])
+            losses[k] = sgd_epoch_minibatch_fused(params[k], sizes, activations, loss, X, Y,
+                                                  order, batch_size, learning_rates[k])
 
 
 @jit_parallel
@@ -49,8 +49,8 @@ def sweep_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     """
     for k in prange(params.shape[0]):
         if active[k]:
-            losses[k] = optimizer_epoch_minibatch(params[k], state[k], step[k], sizes,
-                                                  activations, loss, optimizer, hyper[k], X,
-                                                  Y, order, batch_size)
+            losses[k] = optimizer_epoch_minibatch_fused(params[k], state[k], step[k], sizes,
+                                                        activations, loss, optimizer,
+                                                        hyper[k], X, Y, order, batch_size)
         else:
             losses[k] = np.nan
