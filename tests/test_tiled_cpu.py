@@ -250,3 +250,53 @@ def test_fit_refuses_a_bad_thread_count_before_any_work(rng, threads, error):
     with pytest.raises(error, match="threads"):
         net.fit(X, y, epochs=1, threads=threads)
     assert np.array_equal(net._params, before) and net.epochs_trained == 0
+
+
+TILED_THEN_FUSED = r"""
+import hashlib, sys
+import numpy as np
+from steepest.kernels import codes
+from steepest.kernels.cpu import loops
+from steepest.kernels.cpu._tiled import Tiles
+rng = np.random.default_rng(0)
+sizes = np.array([64, 32, 10], np.int64)
+acts = np.array([codes.RELU, codes.SOFTMAX], np.int64)
+X = (rng.random((200, 64)) * (rng.random((200, 64)) < 0.25)).astype(np.float32)
+Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 200)]
+p0 = (rng.standard_normal(64 * 32 + 32 + 32 * 10 + 10) * 0.3).astype(np.float32)
+order = rng.permutation(200)
+if sys.argv[1] == "tiled first":
+    loops.sgd_epoch_minibatch_tiled(p0.copy(), sizes, acts, codes.CROSS_ENTROPY, X, Y, order,
+                                    50, np.float32(0.1), Tiles(32, 32, 7))
+digests = set()
+for _ in range(3):
+    p = p0.copy()
+    loops.sgd_epoch_minibatch_fused(p, sizes, acts, codes.CROSS_ENTROPY, X, Y, order, 50,
+                                    np.float32(0.1))
+    digests.add(hashlib.sha256(p.tobytes()).hexdigest())
+print(*digests)
+"""
+
+
+def test_the_tiled_path_compiled_first_leaves_the_fused_path_whole(tmp_path):
+    # The dense-row helpers return views of X.  Numba compiles a callee once, with the
+    # reference counting of its first caller: compiled first for the tiled jobs (which count
+    # none), they handed uncounted views to the fused loop, which released them and freed
+    # memory it did not own (a crash at exit, or garbage weights).
+    import os
+    import subprocess
+    import sys
+
+    runs = []
+    # each child compiles afresh into an empty cache of its own (the corruption showed with
+    # numba's caching on, not with STEEPEST_NO_CACHE=1)
+    for order in ("fused alone", "tiled first"):
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("STEEPEST_NO_CACHE", "NUMBA_DISABLE_JIT")}
+        env["NUMBA_CACHE_DIR"] = str(tmp_path / order.replace(" ", "-"))
+        runs.append(subprocess.run([sys.executable, "-c", TILED_THEN_FUSED, order], env=env,
+                                   capture_output=True, text=True, timeout=600))
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert runs[1].stdout.split() == runs[0].stdout.split()
+    assert len(runs[0].stdout.split()) == 1  # the same weights on every call

@@ -17,12 +17,14 @@ same sums can be taken in another order:
    rank-1 term in batch order), then the later layers' weights row by row (two loops, so
    that each shares out jobs of one size); the biases on one thread (a few hundred floats).
 
-No job writes what another writes or reads, and every sum runs in the fused path's order:
-the weights are **the same bits** as the fused path's, whatever the threads or the tiles
-(tested).  The forward tiles start at multiples of 32 so that ``first_layer_forward``
-makes the same 32-lane passes; the update is one FMA per weight and sample, so its tiles
-need only whole 16-lane vectors.  The batch's loss is added up in sample order afterwards
-(``sum_in_order``).
+No job writes what another writes or reads, and every sum runs in one order: the weights
+are **the same bits** whatever the threads or the tiles (tested).  The forward tiles start
+at multiples of 32 so that ``first_layer_forward`` makes the fused path's 32-lane passes;
+the update is one FMA per weight and sample, so its tiles need only whole 16-lane vectors
+(``paths.tiles_for`` gives whole 128-byte pairs, for speed).  The batch's loss is added up
+in sample order afterwards (``sum_in_order``).  Against the fused path the results agree to
+float32 rounding, not bit for bit: the same functions, optimised by LLVM inside other
+callers.
 
 Five parallel regions per batch cost about 2 µs each here (the OpenMP layer, measured on
 the 2-core machine): ``paths.training_path`` takes this path only for batches whose work
@@ -77,11 +79,11 @@ def _rest_of_samples(scratch, w, bias, Y, order, start, n_rows, net, loss, inv_b
 
 
 # The jobs: each a function without reference counting (``_jit.jit_no_refcount``) that the
-# parallel loops above call with arrays and tuples only.  (The per-sample functions of
-# ``_fused.py`` called straight from a parallel loop crashed the process once the loop was
-# loaded from the cache: heap corruption, with numba 0.63; called from these, as the fused
-# path calls them, they do not.  tests/test_cache_determinism.py runs the tiled path cold
-# and cached.)
+# parallel loops above call with arrays and tuples only, so the per-sample functions of
+# ``_fused.py`` run in the same setting as on the fused path.  (``sample_inputs`` and
+# ``stored_inputs``, which return views of X, are inlined into every caller: numba compiles
+# a callee once, with its first caller's reference counting, and views made without it and
+# released with it freed X; tests/test_cache_determinism.py runs the tiled path first.)
 
 @jit_no_refcount
 def _list_sample_inputs(scratch, X, order, start, s):

@@ -20,9 +20,10 @@ network trains to the same bits on any number of threads.  ``training_path`` is 
 
 from collections import namedtuple
 
+from ._fused import GRADIENT_CHUNK
+from ._simd import LANES
 from ._tiled import Tiles
 
-LANES = 16
 FORWARD_TILE_MAX = 128      # Wᵀ⁰ columns per forward job: 784 rows × 512 B in a core's L2
 UPDATE_TILE_MAX = 128
 # The tiled path when a batch's multiply-adds (3·B·weights) reach this many: below it,
@@ -53,8 +54,6 @@ def training_path(sizes, batch_size, n_samples, threads=None):
     Returns ``TrainingPath(path, tiles, threads, reason)``: path "fused" (tiles None) or
     "tiled" (a ``_tiled.Tiles``).
     """
-    from ._fused import GRADIENT_CHUNK
-
     if threads is None:
         import numba
 
