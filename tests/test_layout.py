@@ -64,6 +64,8 @@ KERNELS = [loops.sgd_epoch_minibatch_fused, loops.sgd_epoch_minibatch_tiled,
            loops.gd_step_full_batch_tiled, cpu.network_forward, cpu.network_gradient,
            cpu.dense_forward, cpu.dense_backward_input, cpu.dense_backward_params,
            # the tiled passes' jobs, which the parallel loops of _tiled.py call
-           _tiled._first_layer_job, _tiled._rest_of_sample, _tiled._update_first_layer_job,
-           _tiled._update_later_row_job, _tiled.sum_in_order]
+           _tiled._count_block_columns, _tiled._place_block_columns,
+           _tiled._fill_block_columns, _tiled._first_layer_job, _tiled._rest_of_sample,
+           _tiled._update_first_layer_job, _tiled._update_later_rows_job,
+           _tiled._update_four_rows, _tiled.sum_in_order]
 """)

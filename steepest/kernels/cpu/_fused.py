@@ -32,6 +32,7 @@ from ._inputs import (
     input_value,
     inputs_are_sparse,
     is_dense,
+    longest_row,
     n_samples,
     prefetch_sample,
     sample_inputs,
@@ -83,8 +84,13 @@ GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds t
 # their count; ``stored``: the update reads those lists back, else it asks sample_inputs
 # again (sparse rows: free; dense rows: one shared 0..IN-1 list, or, for batches too large to
 # store the lists, found again row by row).
-# losses: the tiled passes' per-sample losses (two per slot), added up in sample order.
-Scratch = namedtuple("Scratch", "acts deltas idx stride n_nonzero sparse stored losses")
+# losses: the tiled passes' per-sample losses (two per slot), added up in sample order;
+# col_ptr, col_slots, col_values: their column lists, the batch's inputs listed by position
+# (input i's samples at col_ptr[i] to col_ptr[i + 1]), col_cursor their counting sort's
+# work space (``_tiled._count_columns``), col_deltas each update job's copy of 32 columns of
+# the batch's δ¹ (``_tiled._update_first_layer_job``); all empty on the fused path.
+Scratch = namedtuple("Scratch", "acts deltas idx stride n_nonzero sparse stored losses "
+                     "col_ptr col_slots col_values col_cursor col_deltas")
 
 
 @jit_no_refcount
@@ -466,7 +472,14 @@ def batch_scratch(net, X, sparse, capacity, tiles):
         idx[i] = i
     n_nonzero = np.full(capacity, n_in, np.int64)
     losses = np.empty(2 * capacity, np.float32)
-    return Scratch(acts, deltas, idx, stride, n_nonzero, sparse, stored, losses)
+    n_blocks, room, n_update_jobs = column_room(tiles, net, X, capacity)
+    col_ptr = np.empty(n_in + 1 if room else 0, np.int64)
+    col_slots = np.empty(room, np.int32)
+    col_values = np.empty(room, np.float32)
+    col_cursor = np.empty(n_blocks * n_in, np.int64)
+    col_deltas = np.empty(n_update_jobs * capacity * 2 * LANES, np.float32)
+    return Scratch(acts, deltas, idx, stride, n_nonzero, sparse, stored, losses, col_ptr,
+                   col_slots, col_values, col_cursor, col_deltas)
 
 
 # --- the per-batch passes, chosen when numba compiles by the type of ``tiles``: None, the
@@ -483,6 +496,24 @@ def is_tiled(tiles):
 def _is_tiled_impl(tiles):
     tiled = not isinstance(tiles, types.NoneType)
     return lambda tiles: tiled
+
+
+def column_room(tiles, net, X, capacity):
+    """(blocks of samples, entries, update jobs) of the tiled passes' column lists for
+    batches of up to ``capacity`` rows, room for the longest rows; zeros on the fused
+    path."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+@overload(column_room, jit_options=JIT_OPTIONS)
+def _column_room_impl(tiles, net, X, capacity):
+    if isinstance(tiles, types.NoneType):
+        return lambda tiles, net, X, capacity: (0, 0, 0)
+
+    def tiled(tiles, net, X, capacity):
+        return ((capacity + tiles.block - 1) // tiles.block, capacity * longest_row(X),
+                (net.pads[1] + tiles.update - 1) // tiles.update)
+    return tiled
 
 
 def batch_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss, inv_b):

@@ -30,8 +30,8 @@ _POSITIONS = nonzero_position_table()  # a global array: numba bakes it into the
 _EXPONENT = np.uint32(0x7F800000)      # float32 exponent bits: all set for inf and NaN
 
 __all__ = ["SparseRows", "all_finite", "compact_nonzero", "compact_rows", "count_nonzero_rows",
-           "gather_rows", "input_value", "inputs_are_sparse", "is_dense", "n_samples",
-           "prefetch_sample", "sample_inputs"]
+           "gather_rows", "input_value", "inputs_are_sparse", "is_dense", "longest_row",
+           "n_samples", "prefetch_sample", "sample_inputs"]
 
 
 def _is_sparse_rows(X):
@@ -60,6 +60,24 @@ def _n_samples_impl(X):
     if _is_sparse_rows(X):
         return lambda X: X.indptr.shape[0] - 1
     return lambda X: X.shape[0]
+
+
+def longest_row(X):
+    """The most inputs any row of X lists for the first layer: IN for dense X, the longest
+    stored row for ``SparseRows`` (sizes the tiled passes' column lists)."""
+    raise NotImplementedError("compiled only: call from @njit code")
+
+
+@overload(longest_row, jit_options=JIT_OPTIONS)
+def _longest_row_impl(X):
+    if _is_sparse_rows(X):
+        def stored(X):
+            longest = 0
+            for row in range(X.indptr.shape[0] - 1):
+                longest = max(longest, X.indptr[row + 1] - X.indptr[row])
+            return longest
+        return stored
+    return lambda X: X.shape[1]
 
 
 def inputs_are_sparse(X, order):

@@ -7,26 +7,32 @@ streams all of it from memory again, and one core does all the work.  For a batc
 same sums can be taken in another order:
 
 1. **inputs**: each sample's nonzero positions are listed once (dense rows read sparsely),
-   the samples shared among the threads;
+   and the batch's lists are sorted by position into **column lists** (for each input i,
+   the samples that list it, in batch order: a counting sort by blocks of samples);
 2. **first layer, tile by tile**: a tile of Wᵀ's columns (``Tiles.forward`` ≤ 128 floats:
    784 rows × 512 B stay in a core's L2) goes through every sample of a block of the
    batch before the next tile is read; the jobs (tile, block of samples) are shared among
    the threads;
 3. **the rest of each sample** (later layers, loss, every δ), one sample per job;
-4. **the update**: Wᵀ⁰ tile by tile (``Tiles.update`` columns per job, every sample's
-   rank-1 term in batch order), then the later layers' weights row by row (two loops, so
-   that each shares out jobs of one size); the biases on one thread (a few hundred floats).
+4. **the update**: Wᵀ⁰ tile by tile (``Tiles.update`` columns per job) from the column
+   lists: 32 columns of a row of Wᵀ⁰ stay in registers while every sample that lists its
+   input adds its term (with the batch's δ¹ of those columns copied side by side, in L1),
+   so each weight is loaded and stored once a batch, where the fused path's sample-by-sample
+   update loads and stores it once per sample that lists it; then the later layers'
+   weights, four rows per job (each activation vector loaded once for the four); the biases
+   on one thread (a few hundred floats).
 
 No job writes what another writes or reads, and every sum runs in one order: the weights
 are **the same bits** whatever the threads or the tiles (tested).  The forward tiles start
 at multiples of 32 so that ``first_layer_forward`` makes the fused path's 32-lane passes;
-the update is one FMA per weight and sample, so its tiles need only whole 16-lane vectors
-(``paths.tiles_for`` gives whole 128-byte pairs, for speed).  The batch's loss is added up
+the update is one FMA per weight and sample, in batch order, as on the fused path, so its
+tiles need only whole 16-lane vectors (``paths.tiles_for`` gives whole 128-byte pairs, for
+speed).  The batch's loss is added up
 in sample order afterwards (``sum_in_order``).  Against the fused path the results agree to
 float32 rounding, not bit for bit: the same functions, optimised by LLVM inside other
 callers.
 
-Five parallel regions per batch cost about 2 µs each here (the OpenMP layer, measured on
+Seven parallel regions per batch cost about 2 µs each here (the OpenMP layer, measured on
 the 2-core machine): ``paths.training_path`` takes this path only for batches whose work
 pays for them.  How it fits with the rest: ``kernels/DESIGN.md``.
 """
@@ -43,22 +49,33 @@ from ._fused import (
     output_loss,
     stored_inputs,
     update_biases,
-    update_first_layer_row,
     update_weight_row,
 )
-from ._inputs import sample_inputs
+from ._inputs import input_value, sample_inputs
 from ._jit import jit_in_order, jit_inline, jit_no_refcount, jit_parallel
+from ._simd import LANES, vadd, vfma, vload, vstore, vzero
 
 # forward: columns of Wᵀ⁰ per job (a multiple of 32); update: the same for the update (a
 # multiple of 16); block: samples per forward job
 Tiles = namedtuple("Tiles", "forward update block")
+PASS = 32  # columns of Wᵀ⁰ per pass of the update (two vectors): the δ¹ copied per job
+ROWS_PER_JOB = 4  # rows of a later layer's weights per update job (``_update_four_rows``)
+
+
+# The batch's column lists: a counting sort of its samples' input lists by position, in
+# parallel by blocks of samples: count, place the blocks (``_place_block_columns``, on one
+# thread), fill.  Each phase its own call from ``tiled_rows``, like every other pass.
+
+@jit_parallel
+def _count_columns(scratch, X, order, start, n_rows, net, tiles):
+    for block in prange(_n_blocks(n_rows, tiles)):
+        _count_block_columns(scratch, X, order, start, n_rows, net, tiles, np.int64(block))
 
 
 @jit_parallel
-def _list_inputs(scratch, X, order, start, n_rows):
-    """Each sample's listed inputs into its slot of the scratch (dense rows read sparsely)."""
-    for s in prange(n_rows):
-        _list_sample_inputs(scratch, X, order, start, s)
+def _fill_columns(scratch, X, order, start, n_rows, net, tiles):
+    for block in prange(_n_blocks(n_rows, tiles)):
+        _fill_block_columns(scratch, X, order, start, n_rows, net, tiles, np.int64(block))
 
 
 @jit_parallel
@@ -93,6 +110,55 @@ def _list_sample_inputs(scratch, X, order, start, s):
 
 
 @jit_no_refcount
+def _count_block_columns(scratch, X, order, start, n_rows, net, tiles, block):
+    """The block's samples' inputs listed (dense rows read sparsely), and counted by
+    position into col_cursor[block · IN:]."""
+    n_in = net.sizes[0]
+    cursor = scratch.col_cursor
+    at = block * n_in
+    for i in range(n_in):
+        cursor[at + i] = 0
+    first = block * tiles.block
+    for s in range(first, min(n_rows, first + tiles.block)):
+        if scratch.stored:
+            _list_sample_inputs(scratch, X, order, start, s)
+        idx, n = stored_inputs(X, order[start + s], scratch, s)[1:]
+        for k in range(n):
+            cursor[at + idx[k]] += 1
+
+
+@jit_no_refcount
+def _place_block_columns(scratch, n_in, n_blocks):
+    """Counts -> where each input's entries start (col_ptr) and where each block's part of
+    them starts (col_cursor): input by input, blocks in order, so samples in batch order."""
+    ptr, cursor = scratch.col_ptr, scratch.col_cursor
+    running = 0
+    for i in range(n_in):
+        ptr[i] = running
+        for block in range(n_blocks):
+            count = cursor[block * n_in + i]
+            cursor[block * n_in + i] = running
+            running += count
+    ptr[n_in] = running
+
+
+@jit_no_refcount
+def _fill_block_columns(scratch, X, order, start, n_rows, net, tiles, block):
+    """The block's entries at their places: (slot of the sample, its xᵢ)."""
+    n_in = net.sizes[0]
+    cursor, slots, values_out = scratch.col_cursor, scratch.col_slots, scratch.col_values
+    at = block * n_in
+    first = block * tiles.block
+    for s in range(first, min(n_rows, first + tiles.block)):
+        values, idx, n = stored_inputs(X, order[start + s], scratch, s)
+        for k in range(n):
+            p = cursor[at + idx[k]]
+            slots[p] = s
+            values_out[p] = np.float32(input_value(values, idx, k))
+            cursor[at + idx[k]] = p + 1
+
+
+@jit_no_refcount
 def _first_layer_job(scratch, w, bias, X, order, start, n_rows, net, tiles, tile, block):
     """z¹[tile's columns] of the block's samples."""
     width = net.pads[1]
@@ -120,22 +186,166 @@ def _rest_of_sample(scratch, w, bias, Y, order, start, s, net, loss, inv_b):
 
 
 @jit_no_refcount
-def _update_first_layer_job(w, scratch, X, order, start, n_rows, net, neg, c0, c1):
-    """Wᵀ⁰[:, c0:c1] += neg · Σ_batch x δ¹ᵀ, every sample's term in batch order."""
-    for s in range(n_rows):
-        values, idx, count = stored_inputs(X, order[start + s], scratch, s)
-        update_first_layer_row(w, scratch.deltas, s * net.row_width + net.a_off[1], values,
-                               idx, count, net.w0_stride, c0, c1, neg)
+def _update_first_layer_job(w, scratch, n_rows, net, neg, c_start, c_end, job):
+    """Wᵀ⁰[:, c_start:c_end] += neg · Σ_batch x δ¹ᵀ, from the column lists, 32 columns at a
+    time: the batch's δ¹ of those columns are copied side by side (``PASS`` floats a sample,
+    in L1; in place, a wide layer's rows are pages apart), then two rows of Wᵀ⁰ at a time
+    are held in registers while every sample that lists their input adds its term, in batch
+    order, and stored once.  Each weight sees the same FMAs in the same order as the fused
+    path's sample-by-sample update (``_fused.update_first_layer_row``), so the bits do not
+    depend on the tiles; two rows give four independent FMA chains."""
+    n_in = net.sizes[0]
+    deltas = scratch.col_deltas[job * scratch.n_nonzero.shape[0] * PASS:]  # capacity × PASS
+    c = c_start
+    while c < c_end:
+        n_vectors = 2 if c + 2 * LANES <= c_end else 1  # else the last 16 columns
+        for s in range(n_rows):
+            at = s * net.row_width + net.a_off[1] + c
+            vstore(deltas, s * PASS, vload(scratch.deltas, at))
+            if n_vectors == 2:
+                vstore(deltas, s * PASS + LANES, vload(scratch.deltas, at + LANES))
+        row = c
+        i = 0
+        if n_vectors == 2:
+            while i + 2 <= n_in:
+                _update_row_pair(w, deltas, scratch, neg, row, net.w0_stride, i)
+                row += 2 * net.w0_stride
+                i += 2
+        while i < n_in:
+            _update_row_columns(w, deltas, scratch, neg, row, i, n_vectors)
+            row += net.w0_stride
+            i += 1
+        c += n_vectors * LANES
+
+
+@jit_inline
+def _update_row_pair(w, deltas, scratch, neg, row0, stride, i):
+    """Rows i and i + 1 of Wᵀ⁰ (at row0 and row0 + stride), 32 columns: both rows' entries
+    in step while both have some, then each row's rest; ``deltas`` the copied δ¹."""
+    ptr, slots, values = scratch.col_ptr, scratch.col_slots, scratch.col_values
+    row1 = row0 + stride
+    lo0, hi0 = vload(w, row0), vload(w, row0 + LANES)
+    lo1, hi1 = vload(w, row1), vload(w, row1 + LANES)
+    p0, end0, end1 = ptr[i], ptr[i + 1], ptr[i + 2]
+    p1 = end0
+    while p0 < end0 and p1 < end1:
+        d0 = slots[p0] * PASS
+        d1 = slots[p1] * PASS
+        scale0 = neg * values[p0]
+        scale1 = neg * values[p1]
+        lo0 = vfma(lo0, scale0, vload(deltas, d0))
+        hi0 = vfma(hi0, scale0, vload(deltas, d0 + LANES))
+        lo1 = vfma(lo1, scale1, vload(deltas, d1))
+        hi1 = vfma(hi1, scale1, vload(deltas, d1 + LANES))
+        p0 += 1
+        p1 += 1
+    for p in range(p0, end0):
+        lo0 = vfma(lo0, neg * values[p], vload(deltas, slots[p] * PASS))
+        hi0 = vfma(hi0, neg * values[p], vload(deltas, slots[p] * PASS + LANES))
+    for p in range(p1, end1):
+        lo1 = vfma(lo1, neg * values[p], vload(deltas, slots[p] * PASS))
+        hi1 = vfma(hi1, neg * values[p], vload(deltas, slots[p] * PASS + LANES))
+    vstore(w, row0, lo0)
+    vstore(w, row0 + LANES, hi0)
+    vstore(w, row1, lo1)
+    vstore(w, row1 + LANES, hi1)
+
+
+@jit_inline
+def _update_row_columns(w, deltas, scratch, neg, row, i, n_vectors):
+    """Row i of Wᵀ⁰ (at ``row``), 16 · n_vectors columns (1 or 2): the pair's loop for one
+    row (an odd last row, or the last 16 columns)."""
+    ptr, slots, values = scratch.col_ptr, scratch.col_slots, scratch.col_values
+    lo = vload(w, row)
+    hi = vload(w, row + LANES) if n_vectors == 2 else lo
+    for p in range(ptr[i], ptr[i + 1]):
+        lo = vfma(lo, neg * values[p], vload(deltas, slots[p] * PASS))
+        if n_vectors == 2:
+            hi = vfma(hi, neg * values[p], vload(deltas, slots[p] * PASS + LANES))
+    vstore(w, row, lo)
+    if n_vectors == 2:
+        vstore(w, row + LANES, hi)
+
+
+@jit_inline
+def _n_blocks(n_rows, tiles):
+    return (n_rows + tiles.block - 1) // tiles.block
 
 
 @jit_no_refcount
-def _update_later_row_job(w, scratch, n_rows, net, neg, job):
-    """The job-th row of the later layers' weights (layer 1's first)."""
+def _update_later_rows_job(w, scratch, n_rows, net, neg, job):
+    """The job-th group of ROWS_PER_JOB rows of the later layers' weights (layer 1's first;
+    a layer's last group may be shorter)."""
     layer = 1
-    while job >= net.sizes[layer + 1]:
-        job -= net.sizes[layer + 1]
+    while job * ROWS_PER_JOB >= net.sizes[layer + 1]:
+        job -= (net.sizes[layer + 1] + ROWS_PER_JOB - 1) // ROWS_PER_JOB
         layer += 1
-    update_weight_row(w, scratch.acts, scratch.deltas, n_rows, net, layer, job, neg)
+    o = job * ROWS_PER_JOB
+    if o + ROWS_PER_JOB <= net.sizes[layer + 1]:
+        _update_four_rows(w, scratch.acts, scratch.deltas, n_rows, net, layer, o, neg)
+    else:
+        for r in range(o, net.sizes[layer + 1]):
+            update_weight_row(w, scratch.acts, scratch.deltas, n_rows, net, layer, r, neg)
+
+
+@jit_no_refcount
+def _update_four_rows(w, acts, deltas, n_rows, net, layer, o, neg):
+    """``_fused.update_weight_row`` for rows o to o + 3 at once: each activation vector is
+    loaded once for the four rows.  Every row keeps its four chains (sample mod 4) and
+    their sum, so its bits are update_weight_row's."""
+    rw = net.row_width
+    in_padded = net.pads[layer]
+    d_at = net.a_off[layer + 1] + o
+    a_at = net.a_off[layer]
+    for c in range(0, in_padded, LANES):
+        a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = vzero()
+        a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = vzero()
+        s = 0
+        while s + 4 <= n_rows:
+            r0 = s * rw
+            r1 = r0 + rw
+            r2 = r1 + rw
+            r3 = r2 + rw
+            x0 = vload(acts, r0 + a_at + c)
+            x1 = vload(acts, r1 + a_at + c)
+            x2 = vload(acts, r2 + a_at + c)
+            x3 = vload(acts, r3 + a_at + c)
+            a00 = vfma(a00, deltas[r0 + d_at], x0)
+            a01 = vfma(a01, deltas[r1 + d_at], x1)
+            a02 = vfma(a02, deltas[r2 + d_at], x2)
+            a03 = vfma(a03, deltas[r3 + d_at], x3)
+            a10 = vfma(a10, deltas[r0 + d_at + 1], x0)
+            a11 = vfma(a11, deltas[r1 + d_at + 1], x1)
+            a12 = vfma(a12, deltas[r2 + d_at + 1], x2)
+            a13 = vfma(a13, deltas[r3 + d_at + 1], x3)
+            a20 = vfma(a20, deltas[r0 + d_at + 2], x0)
+            a21 = vfma(a21, deltas[r1 + d_at + 2], x1)
+            a22 = vfma(a22, deltas[r2 + d_at + 2], x2)
+            a23 = vfma(a23, deltas[r3 + d_at + 2], x3)
+            a30 = vfma(a30, deltas[r0 + d_at + 3], x0)
+            a31 = vfma(a31, deltas[r1 + d_at + 3], x1)
+            a32 = vfma(a32, deltas[r2 + d_at + 3], x2)
+            a33 = vfma(a33, deltas[r3 + d_at + 3], x3)
+            s += 4
+        while s < n_rows:
+            r0 = s * rw
+            x0 = vload(acts, r0 + a_at + c)
+            a00 = vfma(a00, deltas[r0 + d_at], x0)
+            a10 = vfma(a10, deltas[r0 + d_at + 1], x0)
+            a20 = vfma(a20, deltas[r0 + d_at + 2], x0)
+            a30 = vfma(a30, deltas[r0 + d_at + 3], x0)
+            s += 1
+        at = net.w_off[layer] + o * in_padded + c
+        _add_row_sum(w, at, neg, a00, a01, a02, a03)
+        _add_row_sum(w, at + in_padded, neg, a10, a11, a12, a13)
+        _add_row_sum(w, at + 2 * in_padded, neg, a20, a21, a22, a23)
+        _add_row_sum(w, at + 3 * in_padded, neg, a30, a31, a32, a33)
+
+
+@jit_inline
+def _add_row_sum(w, at, neg, acc0, acc1, acc2, acc3):
+    """w[at:at + 16] += neg · ((acc0 + acc1) + (acc2 + acc3)), update_weight_row's sum."""
+    vstore(w, at, vfma(vload(w, at), neg, vadd(vadd(acc0, acc1), vadd(acc2, acc3))))
 
 
 @jit_in_order
@@ -150,38 +360,39 @@ def sum_in_order(total, values, n):
 @jit_inline
 def tiled_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss, inv_b):
     """``_fused.batch_rows`` on the tiled passes (phases 1–3 of the module docstring)."""
-    if scratch.stored:
-        _list_inputs(scratch, X, order, start, n_rows)
+    _count_columns(scratch, X, order, start, n_rows, net, tiles)
+    _place_block_columns(scratch, net.sizes[0], _n_blocks(n_rows, tiles))
+    _fill_columns(scratch, X, order, start, n_rows, net, tiles)
     _first_layer_tiles(scratch, w, bias, X, order, start, n_rows, net, tiles)
     _rest_of_samples(scratch, w, bias, Y, order, start, n_rows, net, loss, inv_b)
     return sum_in_order(total, scratch.losses, 2 * n_rows)
 
 
 @jit_parallel
-def _update_first_layer_tiles(w, scratch, X, order, start, n_rows, net, neg, tiles):
+def _update_first_layer_tiles(w, scratch, n_rows, net, neg, tiles):
     """Wᵀ⁰ by tiles of columns, one job each."""
     width = net.pads[1]
     for job in prange((width + tiles.update - 1) // tiles.update):
         c0 = np.int64(job) * tiles.update  # prange's index may be unsigned
-        _update_first_layer_job(w, scratch, X, order, start, n_rows, net, neg, c0,
-                                min(width, c0 + tiles.update))
+        _update_first_layer_job(w, scratch, n_rows, net, neg, c0,
+                                min(width, c0 + tiles.update), np.int64(job))
 
 
 @jit_parallel
 def _update_later_rows(w, scratch, n_rows, net, neg):
-    """The later layers' weights, one row of one layer per job."""
-    n_later = 0
+    """The later layers' weights, ROWS_PER_JOB rows of one layer per job."""
+    n_jobs = 0
     for layer in range(1, net.sizes.shape[0] - 1):
-        n_later += net.sizes[layer + 1]
-    for job in prange(n_later):
-        _update_later_row_job(w, scratch, n_rows, net, neg, np.int64(job))
+        n_jobs += (net.sizes[layer + 1] + ROWS_PER_JOB - 1) // ROWS_PER_JOB
+    for job in prange(n_jobs):
+        _update_later_rows_job(w, scratch, n_rows, net, neg, np.int64(job))
 
 
 @jit_inline
 def tiled_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
     """``_fused.batch_update`` on the tiled passes (phase 4)."""
     neg = np.float32(-learning_rate)
-    _update_first_layer_tiles(w, scratch, X, order, start, n_rows, net, neg, tiles)
+    _update_first_layer_tiles(w, scratch, n_rows, net, neg, tiles)
     if net.sizes.shape[0] > 2:
         _update_later_rows(w, scratch, n_rows, net, neg)
     update_biases(bias, scratch.deltas, n_rows, net, neg)

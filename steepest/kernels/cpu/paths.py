@@ -74,14 +74,15 @@ def training_path(sizes, batch_size, n_samples, threads=None):
 def tiles_for(sizes, batch, threads):
     """``Tiles`` for batches of ``batch`` rows on ``threads`` threads: forward tiles of whole
     32-lane passes, at most FORWARD_TILE_MAX wide, the batch cut into blocks so that there
-    are two jobs per thread; update tiles of whole 32-lane (128-byte) pairs of cache lines,
-    one job per thread where the width allows: two threads writing the two lines of one
-    pair (16-lane tiles) ran 2.5× slower than one thread, as the cores' adjacent-line
-    prefetchers fought over the pairs."""
+    are two forward jobs per thread and a block per thread at least (the column lists are
+    sorted by blocks, ``_tiled._count_columns``); update tiles of whole 32-lane (128-byte)
+    pairs of cache lines, one job per thread where the width allows: two threads writing
+    the two lines of one pair (16-lane tiles) ran 2.5× slower than one thread, as the
+    cores' adjacent-line prefetchers fought over the pairs."""
     width = _round_up(int(sizes[1]), LANES)
     n_forward = -(-width // FORWARD_TILE_MAX)
     forward = _round_up(-(-width // n_forward), 2 * LANES)
-    n_blocks = max(1, min(batch, -(-2 * threads // n_forward)))
+    n_blocks = max(1, min(batch, max(threads, -(-2 * threads // n_forward))))
     block = -(-batch // n_blocks)
     update = min(UPDATE_TILE_MAX, max(2 * LANES, _round_up(-(-width // threads), 2 * LANES)))
     return Tiles(forward, update, block)
