@@ -77,6 +77,8 @@ PARALLEL_MIN_ROWS = 4096  # inference on this many rows splits them across threa
 PARALLEL_ROW_BLOCK = 512  # rows per parallel job
 PREFETCH_AHEAD = 4      # samples ahead whose input row is requested from memory
 GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds the scratch
+INFERENCE_CHUNK = 32    # rows per pass of inference (forward_rows): their z¹ and lists in L1/L2
+INFERENCE_TILE = 128    # columns of Wᵀ⁰ per pass over a chunk: 784 rows × 512 B in a core's L2
 
 # Per-batch scratch of the training kernels (``batch_scratch``): slot s of acts/deltas holds
 # sample s's activations/deltas (Layout.row_width floats each); for dense X read sparsely,
@@ -673,18 +675,51 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     return total / np.float32(n)
 
 
+@jit_no_refcount
+def _forward_chunk(scratch, w, bias, X, first, n_rows, net):
+    """Rows first to first + n_rows of X through every layer but the output's activation,
+    row r into slot r − first of the scratch, its z¹₀ into scratch.losses[r − first]
+    (``forward_logits`` for each).  The first layer goes tile by tile (INFERENCE_TILE
+    columns of Wᵀ⁰ for every row of the chunk before the next tile), so a wide Wᵀ⁰ (784 ×
+    2048 floats is 6.4 MB) is read from memory once per chunk instead of once per row.  The
+    tiles start at multiples of 32, so each z¹ has the bits of the one-row call.
+
+    A function of its own, not inlined: numba's dead-code elimination after inlining drops
+    stores through an array field of a tuple made in the same function (numba issue 10041),
+    and the callers make the scratch themselves."""
+    if scratch.stored:  # dense rows read sparsely: list each row's nonzero inputs once
+        for s in range(n_rows):
+            scratch.n_nonzero[s] = sample_inputs(X, first + s, scratch.idx[s * scratch.stride:],
+                                                 True)[2]
+    for c0 in range(0, net.pads[1], INFERENCE_TILE):
+        c1 = min(net.pads[1], c0 + INFERENCE_TILE)
+        for s in range(n_rows):
+            values, idx, n = stored_inputs(X, first + s, scratch, s)
+            first_layer_forward(scratch.acts, s * net.row_width + net.a_off[1], w, bias,
+                                values, idx, n, net.w0_stride, net.b_off[0], c0, c1)
+    for s in range(n_rows):
+        scratch.losses[s] = scratch.acts[s * net.row_width + net.a_off[1]]
+        forward_later_layers(scratch.acts, s * net.row_width, w, bias, net)
+
+
 @jit
 def forward_rows(out, w, bias, X, first, last_row, sparse, net):
-    """Output activations of rows [first, last_row) of X into out; own scratch, so calls on
-    disjoint row ranges may run at the same time."""
+    """Output activations of rows [first, last_row) of X into out, INFERENCE_CHUNK rows at a
+    time (``_forward_chunk``); own scratch, so calls on disjoint row ranges may run at the
+    same time."""
     last = net.sizes.shape[0] - 1
-    scratch = batch_scratch(net, X, sparse, 1, None)
-    for row in range(first, last_row):
-        values, idx, n = sample_inputs(X, row, scratch.idx, sparse)
-        first = forward_sample(scratch.acts, 0, w, bias, values, idx, n, net)
-        for j in range(net.sizes[last]):
-            out[row, j] = scratch.acts[net.a_off[last] + j]
-        out[row, 0] += first * ZERO  # NaN for a bad input (forward_logits)
+    out_at = net.a_off[last]
+    scratch = batch_scratch(net, X, sparse, INFERENCE_CHUNK, None)
+    for chunk in range(first, last_row, INFERENCE_CHUNK):
+        n_rows = min(INFERENCE_CHUNK, last_row - chunk)
+        _forward_chunk(scratch, w, bias, X, chunk, n_rows, net)
+        for s in range(n_rows):
+            arow = s * net.row_width
+            _activate(scratch.acts, arow + out_at, net.sizes[last], net.pads[last],
+                      net.activations[last - 1])
+            for j in range(net.sizes[last]):
+                out[chunk + s, j] = scratch.acts[arow + out_at + j]
+            out[chunk + s, 0] += scratch.losses[s] * ZERO  # NaN for a bad input
 
 
 @jit_parallel
@@ -728,14 +763,17 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
     """``forward_rows`` that also returns the sum of the rows' losses, each taken exactly
     from z at its output layer (``loss_from_logits`` pairs only)."""
     last = net.sizes.shape[0] - 1
-    scratch = batch_scratch(net, X, sparse, 1, None)
+    scratch = batch_scratch(net, X, sparse, INFERENCE_CHUNK, None)
     acts = scratch.acts
     total = ZERO
-    for row in range(first, last_row):
-        values, idx, n = sample_inputs(X, row, scratch.idx, sparse)
-        total += forward_sample_loss(acts, 0, w, bias, values, idx, n, Y, row, net, loss)
-        for j in range(net.sizes[last]):
-            out[row, j] = acts[net.a_off[last] + j]
+    for chunk in range(first, last_row, INFERENCE_CHUNK):
+        n_rows = min(INFERENCE_CHUNK, last_row - chunk)
+        _forward_chunk(scratch, w, bias, X, chunk, n_rows, net)
+        for s in range(n_rows):
+            arow = s * net.row_width
+            total += output_loss(acts, arow, scratch.losses[s], Y, chunk + s, net, loss)
+            for j in range(net.sizes[last]):
+                out[chunk + s, j] = acts[arow + net.a_off[last] + j]
     return total
 
 
