@@ -178,3 +178,35 @@ def test_dense_kernels_register_tiles(rng, B, IN, OUT):
     assert_close(dinp, dout @ W, rtol=1e-5, atol=1e-5)
     assert_close(dW, dout.T @ inp, rtol=1e-5, atol=1e-5)
     assert_close(db, dout.sum(axis=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["dense", "dense read sparsely", "sparse rows"])
+def test_inference_in_chunks_and_tiles_matches_the_reference_and_each_row_alone(rng, kind):
+    # 77 rows: two chunks of INFERENCE_CHUNK and a part; 300 hidden units: three tiles of
+    # Wᵀ⁰ (128, 128 and the last 48 columns), so every chunk and tile boundary is crossed
+    from test_sparse_inputs import rows_of, sparse_X
+
+    sizes = np.array([50, 300, 7, 4])
+    n = 2 * _fused.INFERENCE_CHUNK + 13
+    X = sparse_X(rng, n, 50, 1.0 if kind == "dense" else 0.2)
+    X_in = rows_of(X) if kind == "sparse rows" else X
+    Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, n)]
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    params = (rng.standard_normal(n_params) * 0.2).astype(np.float32)
+    acts = np.array([codes.TANH, codes.RELU, codes.SOFTMAX])
+    out = np.full((n, 4), np.nan, np.float32)
+    cpu.network_forward(out, params, sizes, acts, X_in)
+    expected = np.empty((n, 4))
+    reference.network_forward(expected, params.astype(np.float64), sizes, acts,
+                              X.astype(np.float64))
+    assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    one = np.empty((1, 4), np.float32)
+    for row in (0, _fused.INFERENCE_CHUNK - 1, _fused.INFERENCE_CHUNK, n - 1):
+        cpu.network_forward(one, params, sizes, acts, X[row:row + 1])
+        assert np.array_equal(one[0], out[row]), row  # the chunk does not change the bits
+    loss = cpu.network_evaluate(out, params, sizes, acts, codes.CROSS_ENTROPY, X_in, Y)
+    expected_loss = reference.network_evaluate(expected, params.astype(np.float64), sizes,
+                                               acts, codes.CROSS_ENTROPY, X.astype(np.float64),
+                                               Y.astype(np.float64))
+    assert_close(loss, expected_loss, rtol=1e-5)
+    assert_close(out, expected, rtol=1e-5, atol=1e-6)
