@@ -116,12 +116,12 @@ print(json.dumps({"hashes": hashes, "hits": hits, "misses": misses}))
 """
 
 
-def _run(cache_dir, order):
+def _run(cache_dir, order, child=CHILD):
     env = {key: value for key, value in os.environ.items()
            if key not in ("STEEPEST_NO_CACHE", "NUMBA_DISABLE_JIT")}
     env["NUMBA_CACHE_DIR"] = str(cache_dir)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
-    out = subprocess.run([sys.executable, "-c", CHILD, order], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", child, order], capture_output=True, text=True,
                          env=env, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -141,3 +141,38 @@ def test_cold_compiled_and_cached_kernels_give_the_same_results(tmp_path):
               for kernel, value in cold["hashes"].items()}
     differ = {kernel: runs for kernel, runs in differ.items() if runs}
     assert not differ, f"results that differ from the cold (compiling) run's: {differ}"
+
+
+# The tiled loop is the first thing this child runs: nothing before it starts numba's
+# threading layer (no fit, no numba.get_num_threads()).
+TILED_FIRST = r"""
+import json
+import numpy as np
+from steepest.kernels import codes
+from steepest.kernels.cpu import loops
+from steepest.kernels.cpu._tiled import Tiles
+
+rng = np.random.default_rng(0)
+sizes, acts = np.array([40, 70, 4]), np.array([codes.RELU, codes.SOFTMAX])
+X = (rng.random((37, 40)) * (rng.random((37, 40)) < 0.3)).astype(np.float32)
+Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 37)]
+params = (rng.standard_normal(40 * 70 + 70 + 70 * 4 + 4) * 0.3).astype(np.float32)
+loops.sgd_epoch_minibatch_tiled(params, sizes, acts, codes.CROSS_ENTROPY, X, Y,
+                                rng.permutation(37), 16, np.float32(0.1), Tiles(32, 32, 5))
+print(json.dumps(bool(np.isfinite(params).all())))
+"""
+
+
+@pytest.mark.slow
+def test_a_loop_compiled_over_cached_parallel_passes_runs_first_in_a_fresh_process(tmp_path):
+    # Numba re-runs a cached function's set-up (starting its threading layer, which gives
+    # compiled code numba_parallel_for) only if that function compiled its parallel loops
+    # itself.  A loop compiled in a process that loaded its passes from the cache was cached
+    # without it, and a process that ran it first called a null pointer: a segfault.
+    assert _run(tmp_path, "", TILED_FIRST)  # compiles everything into the cache
+    loop_entries = list(tmp_path.rglob("loops.sgd_epoch_minibatch_tiled-*"))
+    assert loop_entries
+    for path in loop_entries:
+        path.unlink()
+    assert _run(tmp_path, "", TILED_FIRST)  # the loop again, over the cached passes
+    assert _run(tmp_path, "", TILED_FIRST)  # that loop loaded first

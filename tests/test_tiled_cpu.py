@@ -79,12 +79,8 @@ def test_tiled_optimizer_epoch_matches_the_reference_with_adam_and_alpha(rng):
     args = _codes(hidden, output, loss, sizes)
     order = rng.permutation(41)
     hyper = np.zeros(codes.N_HYPER, np.float32)
-    # ε = 1e-6, not 1e-8: Adam's first step is η·g/(|g| + ε), so a weight whose batch
-    # gradient cancels to ~1e-8 (here: 6e-8 from terms of 1e-3) steps by an amount that
-    # float32 rounding sets; no summation order matches float64 there (issue 19's tiled
-    # first layer missed by 5e-5 at one weight with 1e-8, the fused path passed by chance)
     hyper[[codes.HYPER_LEARNING_RATE, codes.HYPER_BETA1, codes.HYPER_BETA2, codes.HYPER_EPS,
-           codes.HYPER_L2]] = [0.01, 0.9, 0.999, 1e-6, 0.3]
+           codes.HYPER_L2]] = [0.01, 0.9, 0.999, 1e-8, 0.3]
     slots = codes.STATE_SLOTS[codes.ADAM]
     got, state, step = params.copy(), np.zeros((slots, len(params)), np.float32), \
         np.zeros(1, np.int64)

@@ -176,6 +176,14 @@ def _own_callees():
 
 
 _own_callees()
+# Numba's threading layer, started now, before any kernel is loaded from the cache.  Numba
+# re-runs a cached function's set-up (which starts the layer and gives compiled code
+# numba_parallel_for) only if that function compiled its parallel loops itself: a training
+# loop compiled in a process that had loaded its parallel passes from the cache was cached
+# without it, and a later process that ran that loop first called a null pointer (a
+# segfault; tests/test_cache_determinism.py).  numba.get_num_threads starts the layer; its
+# threads cost nothing while no parallel loop runs.
+numba.get_num_threads()
 if CACHE:
     _register_cache_stamp()
     # Stamp the sources this process imports, now: hashed at the first cache access instead,
