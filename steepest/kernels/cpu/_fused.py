@@ -73,8 +73,13 @@ from .optimizers import hyper_slot, l2_penalty, optimizer_step
 MINUS_ONE = np.float32(-1.0)
 
 MAX_STORED_BATCH = 256  # larger batches find their nonzeros again for the update
-PARALLEL_MIN_ROWS = 4096  # inference on this many rows splits them across threads
-PARALLEL_ROW_BLOCK = 512  # rows per parallel job
+# Inference on this many rows splits them across threads, in jobs of PARALLEL_ROW_BLOCK rows.
+# Small enough for each of fit's eight blocks of training-accuracy rows (1,250 each, from
+# 12,500 rows up) to be shared: W3's took 3.1 ms each on one thread, a region's start costs
+# 10-150 µs.  The blocks are a fixed size, so a loss summed over them does not depend on
+# the threads.
+PARALLEL_MIN_ROWS = 1024
+PARALLEL_ROW_BLOCK = 128
 PREFETCH_AHEAD = 4      # samples ahead whose input row is requested from memory
 GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds the scratch
 INFERENCE_CHUNK = 32    # rows per pass of inference (forward_rows): their z¹ and lists in L1/L2
@@ -748,7 +753,7 @@ def fused_forward(out, params, sizes, activations, X):
 
     Inference has no sample-to-sample dependence, so from PARALLEL_MIN_ROWS rows on the rows
     are split across threads: one parallel region per call, whose 10–150 µs start-up
-    (measured on a busy 2-core machine) is small against thousands of rows.
+    (measured on a busy 2-core machine) is small against a thousand rows or more.
     """
     n = n_samples(X)
     net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
