@@ -210,3 +210,41 @@ def test_inference_in_chunks_and_tiles_matches_the_reference_and_each_row_alone(
                                                Y.astype(np.float64))
     assert_close(loss, expected_loss, rtol=1e-5)
     assert_close(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("hidden", ["relu", "tanh", "softmax"])
+def test_four_sample_layers_give_each_sample_the_bits_of_the_one_sample_functions(rng, n,
+                                                                                  hidden):
+    # the tiled passes and inference take the later layers four samples at a time; n < 4
+    # lets the last sample stand in for the missing ones, which must not disturb the others.
+    # 23 -> 37 -> 17 -> 5: odd widths (a 16-lane tail, an odd count of outputs)
+    sizes = np.array([23, 37, 17, 5])
+    acts = np.array([codes.ACTIVATION_CODES[hidden]] * 2 + [codes.SOFTMAX], np.int64)
+    net = _fused.fused_layout(sizes, acts)
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    theta = np.empty(net.w_total + net.b_total, np.float32)
+    w, bias = theta[:net.w_total], theta[net.w_total:]
+    _fused.pack_params(w, bias, (rng.standard_normal(n_params) * 0.5).astype(np.float32), net)
+    Y = np.eye(5, dtype=np.float32)[rng.integers(0, 5, 4)]
+    order = np.arange(4)
+    z1 = np.zeros(4 * net.row_width, np.float32)
+    for s in range(4):
+        at = s * net.row_width + net.a_off[1]
+        z1[at:at + sizes[1]] = rng.standard_normal(sizes[1])
+    one_acts, one_deltas = z1.copy(), np.zeros_like(z1)
+    one_losses = np.zeros(8, np.float32)
+    for s in range(n):
+        _fused.forward_later_layers(one_acts, s * net.row_width, w, bias, net)
+        one_losses[2 * s + 1] = _fused.backward_sample(
+            one_deltas, one_acts, s * net.row_width, w, Y, s, net, codes.CROSS_ENTROPY,
+            np.float32(0.25))
+    four_acts, four_deltas = z1.copy(), np.zeros_like(z1)
+    four_losses = np.zeros(8, np.float32)
+    _fused.forward_later_layers_four(four_acts, 0, net.row_width, n, w, bias, net)
+    _fused.backward_samples_four(four_deltas, four_acts, 0, net.row_width, n, w, Y, order, 0,
+                                 0, net, codes.CROSS_ENTROPY, np.float32(0.25), four_losses)
+    used = n * net.row_width  # the slots of samples beyond n stay as they were
+    assert np.array_equal(four_acts, one_acts) and np.array_equal(four_deltas, one_deltas)
+    assert np.array_equal(four_losses, one_losses)
+    assert np.any(four_deltas[:used] != 0) and not np.any(four_deltas[used:])

@@ -13,7 +13,8 @@ same sums can be taken in another order:
    784 rows × 512 B stay in a core's L2) goes through every sample of a block of the
    batch before the next tile is read; the jobs (tile, block of samples) are shared among
    the threads;
-3. **the rest of each sample** (later layers, loss, every δ), one sample per job;
+3. **the rest of each sample** (later layers, loss, every δ), four samples per job, each
+   later layer's W loaded once for the four and their sums interleaved;
 4. **the update**: Wᵀ⁰ tile by tile (``Tiles.update`` columns per job) from the column
    lists: 32 columns of a row of Wᵀ⁰ stay in registers while every sample that lists its
    input adds its term (with the batch's δ¹ of those columns copied side by side, in L1),
@@ -43,9 +44,9 @@ import numpy as np
 from numba import prange
 
 from ._fused import (
-    backward_sample,
+    backward_samples_four,
     first_layer_forward,
-    forward_later_layers,
+    forward_later_layers_four,
     output_loss,
     stored_inputs,
     update_biases,
@@ -60,6 +61,7 @@ from ._simd import LANES, vadd, vfma, vload, vstore, vzero
 Tiles = namedtuple("Tiles", "forward update block")
 PASS = 32  # columns of Wᵀ⁰ per pass of the update (two vectors): the δ¹ copied per job
 ROWS_PER_JOB = 4  # rows of a later layer's weights per update job (``_update_four_rows``)
+SAMPLES_PER_JOB = 4  # samples per job from z¹ on (``_rest_of_four_samples``)
 
 
 # The batch's column lists: a counting sort of its samples' input lists by position, in
@@ -90,9 +92,11 @@ def _first_layer_tiles(scratch, w, bias, X, order, start, n_rows, net, tiles):
 
 @jit_parallel
 def _rest_of_samples(scratch, w, bias, Y, order, start, n_rows, net, loss, inv_b):
-    """From z¹ on, one sample per job (``_rest_of_sample``)."""
-    for s in prange(n_rows):
-        _rest_of_sample(scratch, w, bias, Y, order, start, np.int64(s), net, loss, inv_b)
+    """From z¹ on, four samples per job (``_rest_of_four_samples``)."""
+    for job in prange((n_rows + SAMPLES_PER_JOB - 1) // SAMPLES_PER_JOB):
+        s0 = np.int64(job) * SAMPLES_PER_JOB  # prange's index may be unsigned
+        _rest_of_four_samples(scratch, w, bias, Y, order, start, s0,
+                              min(SAMPLES_PER_JOB, n_rows - s0), net, loss, inv_b)
 
 
 # The jobs: each a function without reference counting (``_jit.jit_no_refcount``) that the
@@ -172,17 +176,20 @@ def _first_layer_job(scratch, w, bias, X, order, start, n_rows, net, tiles, tile
 
 
 @jit_no_refcount
-def _rest_of_sample(scratch, w, bias, Y, order, start, s, net, loss, inv_b):
-    """From z¹ on for sample s: the later layers, the loss (its two parts, as
-    ``_fused.forward_backward_rows`` adds them) into scratch.losses, every δ."""
-    acts, deltas = scratch.acts, scratch.deltas
-    row = order[start + s]
-    arow = s * net.row_width
-    first = acts[arow + net.a_off[1]]
-    forward_later_layers(acts, arow, w, bias, net)
-    scratch.losses[2 * s] = output_loss(acts, arow, first, Y, row, net, loss)
-    scratch.losses[2 * s + 1] = backward_sample(deltas, acts, arow, w, Y, row, net, loss,
-                                                inv_b)
+def _rest_of_four_samples(scratch, w, bias, Y, order, start, s0, n, net, loss, inv_b):
+    """From z¹ on for the n ≤ 4 samples from s0: the later layers, each loss (its two parts,
+    as ``_fused.forward_backward_rows`` adds them) into scratch.losses, every δ; the
+    four-sample functions of ``_fused.py`` (each sample's own sums: its bits)."""
+    acts, deltas, width = scratch.acts, scratch.deltas, net.row_width
+    arow = s0 * width
+    for s in range(s0, s0 + n):  # z¹₀, before the activation overwrites it
+        scratch.losses[2 * s] = acts[s * width + net.a_off[1]]
+    forward_later_layers_four(acts, arow, width, n, w, bias, net)
+    for s in range(s0, s0 + n):
+        scratch.losses[2 * s] = output_loss(acts, s * width, scratch.losses[2 * s], Y,
+                                            order[start + s], net, loss)
+    backward_samples_four(deltas, acts, arow, width, n, w, Y, order, start, s0, net, loss,
+                          inv_b, scratch.losses)
 
 
 @jit_no_refcount
