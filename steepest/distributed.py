@@ -96,6 +96,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .models.threads import numba_threads
+
 SYNC_MODES = ("gradient", "average")
 
 # Process-wide totals of the training Allreduce calls (Replicas._allreduce), for benchmarks:
@@ -242,14 +244,8 @@ def limit_threads(comm):
 def thread_limit(comm):
     """Numba's threads set to ``thread_share(comm)`` (collective) inside the block, restored
     after it: for one call run on every rank of ``comm`` (``fit``, ``sweep``)."""
-    import numba
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(thread_share(comm))
-    try:
+    with numba_threads(thread_share(comm)):
         yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def place(comm, backend):
@@ -324,9 +320,11 @@ def _abort(comm, exc):
     """``exc``'s traceback on stderr, then ``comm.Abort(1)``; nothing for one process."""
     if comm.Get_size() == 1:
         return
+    # one write: the launcher forwards what reached it before the abort, and once the first
+    # line without the traceback reached a test (one run in many, not reproduced since)
     sys.stderr.write(f"steepest: rank {comm.Get_rank()} of {comm.Get_size()} failed; aborting "
-                     f"every rank (comm.Abort) so that none waits for it:\n")
-    traceback.print_exception(exc, file=sys.stderr)
+                     f"every rank (comm.Abort) so that none waits for it:\n"
+                     + "".join(traceback.format_exception(exc)))
     sys.stderr.flush()
     comm.Abort(1)
 
@@ -488,7 +486,7 @@ class Replicas:
         hyper = opt.hyper()
         hyper[codes.HYPER_LEARNING_RATE] = rate
         # as in one process, plain SGD takes sgd_step, which counts no steps (the SGD loops)
-        plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
+        plain_sgd = opt.plain_sgd
         rank, size, comm = self.rank, self.size, self.comm
 
         def run(params, state, step, order):
@@ -536,7 +534,7 @@ class Replicas:
         hyper_dev = backend.to_device(hyper)
         rate32 = np.float32(rate)
         alpha = np.float32(opt.alpha)
-        plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
+        plain_sgd = opt.plain_sgd
         weights = _weight_slices(sizes)
         rank, size, comm = self.rank, self.size, self.comm
 

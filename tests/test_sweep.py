@@ -365,3 +365,23 @@ def test_training_warnings_go_into_each_history_and_are_warned_once(data):
     for run, row in zip(result.runs, result.table().splitlines()[1:]):
         assert any("far outside the usual scale" in m for m in run.history.warnings)
         assert row.endswith("warned: see its history.warnings")
+
+
+@pytest.mark.parametrize("batch_size", [None, 600, 500])
+def test_the_warm_up_trains_a_few_rows_not_an_epoch(monkeypatch, batch_size):
+    # a batch of all the rows (or of more than half of them) made the warm-up a whole epoch
+    # of every network: the sweep's first epoch cost twice its time
+    rng = np.random.default_rng(5)
+    X, y = rng.random((600, 12), dtype=np.float32), rng.integers(0, 4, 600)
+    rows = []
+    original = cpu.sweep_sgd_epoch
+
+    def spy(params, sizes, activations, loss, X, *args):
+        rows.append(X.shape[0])
+        return original(params, sizes, activations, loss, X, *args)
+
+    monkeypatch.setattr(cpu, "sweep_sgd_epoch", spy)
+    steepest.sweep(SIZES, X, y, learning_rates=[0.1, 0.2], epochs=1, batch_size=batch_size,
+                   **NET)
+    assert rows[-1] == 600 and len(rows) == 2
+    assert rows[0] < 600

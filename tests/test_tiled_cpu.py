@@ -15,7 +15,7 @@ from test_sparse_inputs import rows_of, sparse_X
 
 import steepest
 from steepest.kernels import codes, cpu, reference
-from steepest.kernels.cpu import _layout, loops, optimizer_loops, paths
+from steepest.kernels.cpu import _fused, _layout, loops, optimizer_loops, paths
 from steepest.kernels.cpu._tiled import Tiles
 
 TWO_THREADS = numba.config.NUMBA_NUM_THREADS >= 2
@@ -300,3 +300,36 @@ def test_the_tiled_path_compiled_first_leaves_the_fused_path_whole(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
     assert runs[1].stdout.split() == runs[0].stdout.split()
     assert len(runs[0].stdout.split()) == 1  # the same weights on every call
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("batch_size", [None, 600, 500, 128])
+def test_fits_warm_up_runs_the_epochs_kernel_and_path_on_a_few_rows(rng, monkeypatch,
+                                                                  batch_size, optimizer):
+    # fit's warm-up compiles (or loads) the epoch's kernel on a few rows so that epoch 1
+    # measures training.  It took the fused path for a full batch that trains tiled (64 rows
+    # are too little work to share), so the tiled kernel compiled inside epoch 1 (15.8 s
+    # cold, 784-32-10 on 10,000 rows); and for batches of n rows, or of more than n / 2, it
+    # trained a whole epoch.
+    calls = []
+
+    def recording(module):
+        real = module.training_path
+
+        def training_path(sizes, batch, n_samples, threads=None):
+            plan = real(sizes, batch, n_samples, threads)
+            caller = __import__("sys")._getframe(1).f_code.co_name
+            calls.append((caller, plan.path, plan.tiles, n_samples))
+            return plan
+        monkeypatch.setattr(module, "training_path", training_path)
+
+    recording(loops)
+    recording(optimizer_loops)
+    X, y = _mnist_like(rng, 600)
+    net = steepest.Network([784, 32, 10], activation="relu", output="softmax",
+                           loss="cross_entropy", seed=0)
+    net.fit(X, y, epochs=2, batch_size=batch_size, optimizer=optimizer)
+    warm_up, *epochs = calls
+    assert len(epochs) == 2 and epochs[0] == epochs[1] and epochs[0][3] == 600
+    assert warm_up[:3] == epochs[0][:3], (warm_up, epochs[0])  # kernel, path, tiles
+    assert warm_up[3] <= 2 * min(batch_size or 600, _fused.GRADIENT_CHUNK) < 600

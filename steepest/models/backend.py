@@ -40,6 +40,10 @@ class Backend:
     # kernels an epoch runs on (CPU: fused or tiled, ``kernels.cpu.paths``; CUDA: one-block or
     # tiled launches, ``kernels.cuda.loops.launch_plan``), for a user to see
     training_path: Callable
+    # (sizes, batch_size or None, rows) -> (rows, batch_size or None) of the smallest epoch
+    # that runs the same kernels and path: what fit's warm-up trains, so that epoch 1 does
+    # not compile
+    warm_up_shape: Callable
 
 
 def _identity(array):
@@ -62,12 +66,18 @@ def _cpu_training_path(sizes, batch_size, n_samples, plain_sgd):
     return f"{plan.path}: {plan.reason}"
 
 
+def _cpu_warm_up_shape(sizes, batch_size, n_samples):
+    from ..kernels.cpu.paths import warm_up_shape
+
+    return warm_up_shape(sizes, batch_size, n_samples)
+
+
 def _cpu_backend():
     from ..kernels import cpu
 
     return Backend("cpu", cpu, _identity, _copy_into, _copy_into, host_memory=True,
                    place=_no_device, sparse_rows=True, bad_inputs_show=True,
-                   training_path=_cpu_training_path)
+                   training_path=_cpu_training_path, warm_up_shape=_cpu_warm_up_shape)
 
 
 def _cuda_to_device(array):
@@ -105,12 +115,21 @@ def _cuda_training_path(sizes, batch_size, n_samples, plain_sgd):
     return f"{plan['path']}: {plan['reason']}"
 
 
+def _cuda_warm_up_shape(sizes, batch_size, n_samples):
+    # the launches depend on the batch (``launch_plan``), not on the rows; a full batch
+    # compiles the same kernels on any rows
+    if batch_size is None or batch_size >= n_samples:
+        return min(n_samples, 64), None
+    return min(n_samples, 2 * batch_size), batch_size
+
+
 def _cuda_backend():
     from ..kernels import cuda
 
     return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, _cuda_to_device_into,
                    host_memory=False, place=_cuda_place, sparse_rows=False,
-                   bad_inputs_show=False, training_path=_cuda_training_path)
+                   bad_inputs_show=False, training_path=_cuda_training_path,
+                   warm_up_shape=_cuda_warm_up_shape)
 
 
 def get_backend(device="auto"):

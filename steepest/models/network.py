@@ -791,10 +791,8 @@ class Network:
         if plan.replicas is not None and plan.replicas.sync == "gradient":
             return (f"distributed gradient mode: one packed gradient and update per step on "
                     f"each of {plan.world_size} ranks")
-        opt = plan.opt
-        plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
         return self._backend.training_path(self.sizes, plan.batch_size, n_rows(plan.X),
-                                           plain_sgd)
+                                           plan.opt.plain_sgd)
 
     def _start_run(self, plan, history):
         """Device copies, the warm-up compile, the probe batch, the first checks: a _Run."""
@@ -1007,10 +1005,13 @@ class Network:
         the compiler."""
         k = self._backend
         tic = time.perf_counter()
-        few = min(n_rows(X), 2 * batch_size if batch_size else 64)
+        # the fewest rows that take the epoch's kernel and path (a large or full batch as a
+        # smaller one, not a whole epoch); over MPI, where the batch is split, as given
+        few, batch = k.warm_up_shape(self.sizes, batch_size, n_rows(X)) if replicas is None \
+            else (min(n_rows(X), 2 * batch_size if batch_size else 64), batch_size)
         # average mode runs the single-process kernels between its averagings: those
         run = self._epoch_runner(k.to_device(row_slice(X, 0, few)), k.to_device(Y[:few]), few,
-                                 batch_size, opt, opt.learning_rate, replicas, averaging=False,
+                                 batch, opt, opt.learning_rate, replicas, averaging=False,
                                  host=(row_slice(X, 0, few), Y[:few]))
         state, step = self._optimizer_state(opt)
         run(k.to_device(self._params.copy()), k.to_device(state.copy()),
@@ -1080,7 +1081,7 @@ class Network:
             local = self._epoch_runner(X_dev, Y_dev, np.inf, batch_size, opt, rate)
             return replicas.averaging_runner(local, self.n_parameters, k) if averaging \
                 else local
-        if opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0:
+        if opt.plain_sgd:
             lr = np.float32(rate)
             if batch_size == 1:
                 return lambda params, state, step, order: k.kernels.sgd_epoch_per_sample(

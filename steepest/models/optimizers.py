@@ -85,6 +85,12 @@ class Optimizer:
         vector[codes.HYPER_L2] = self.alpha
         return vector
 
+    @property
+    def plain_sgd(self):
+        """Plain SGD, without weight decay and without alpha: the dedicated SGD loops train
+        it (faster, the same updates), which count no steps."""
+        return self.code == codes.SGD and self.weight_decay == 0 and self.alpha == 0
+
     def new_state(self, n_params):
         """Zeroed optimiser state: float32 of shape (n_state_slots, n_params)."""
         return np.zeros((self.n_state_slots, int(n_params)), np.float32)

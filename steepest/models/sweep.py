@@ -313,7 +313,7 @@ class _Sweep:
         self.plan = plans[0]  # what the networks share: data, epochs, batch, kind of optimiser
         self.backend = nets[0]._backend
         opt = self.plan.opt
-        self.plain_sgd = opt.code == codes.SGD and opt.weight_decay == 0 and opt.alpha == 0
+        self.plain_sgd = opt.plain_sgd
         # the networks' parameters, optimiser states and steps as rows of one array each;
         # each network works on a view of its row while the sweep runs
         states = [net._optimizer_state(plan.opt) for net, plan in zip(nets, plans)]
@@ -421,7 +421,9 @@ class _Sweep:
         so that epoch 1's time is training; returns the seconds it took."""
         k, plan = self.backend, self.plan
         tic = time.perf_counter()
-        few = min(n_rows(plan.X), 2 * plan.batch_size if plan.batch_size else 64)
+        # the fewest rows that compile what the epoch runs, not a whole epoch for a batch
+        # of all the rows (``Backend.warm_up_shape``)
+        few = k.warm_up_shape(self.nets[0].sizes, plan.batch_size, n_rows(plan.X))[0]
         self._run_kernel(k.to_device(self.params.copy()), k.to_device(self.state.copy()),
                          k.to_device(self.step.copy()), k.to_device(row_slice(plan.X, 0, few)),
                          k.to_device(plan.Y[:few]), few, np.arange(few), self._rates(1))

@@ -33,7 +33,7 @@ in sample order afterwards (``sum_in_order``).  Against the fused path the resul
 float32 rounding, not bit for bit: the same functions, optimised by LLVM inside other
 callers.
 
-Seven parallel regions per batch cost about 2 µs each here (the OpenMP layer, measured on
+Six parallel regions per batch cost about 2 µs each here (the OpenMP layer, measured on
 the 2-core machine): ``paths.training_path`` takes this path only for batches whose work
 pays for them.  How it fits with the rest: ``kernels/DESIGN.md``.
 """
@@ -84,7 +84,7 @@ def _fill_columns(scratch, X, order, start, n_rows, net, tiles):
 def _first_layer_tiles(scratch, w, bias, X, order, start, n_rows, net, tiles):
     """z¹ of every sample, by jobs of (tile of columns, block of samples)."""
     n_tiles = (net.pads[1] + tiles.forward - 1) // tiles.forward
-    n_blocks = (n_rows + tiles.block - 1) // tiles.block
+    n_blocks = _n_blocks(n_rows, tiles)
     for job in prange(n_tiles * n_blocks):
         tile, block = divmod(np.int64(job), n_blocks)  # prange's index may be unsigned
         _first_layer_job(scratch, w, bias, X, order, start, n_rows, net, tiles, tile, block)

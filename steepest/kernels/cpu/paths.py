@@ -6,7 +6,7 @@ else.
   tutorials' narrow networks.
 * **tiled** (``_tiled.py``): the same arithmetic reordered into passes over the batch that
   share the work among Numba's threads and read the first layer's Wᵀ tile by tile.  It
-  pays where a batch's work is large against five parallel regions and the cache lines
+  pays where a batch's work is large against six parallel regions and the cache lines
   the threads hand each other.  Its results do not depend on the threads or the tiles
   (each weight's sums run in one order); against the fused path they agree to float32
   rounding, not bit for bit (the same functions, optimised by LLVM inside other callers).
@@ -69,6 +69,21 @@ def training_path(sizes, batch_size, n_samples, threads=None):
     return TrainingPath("tiled", tiles_for(sizes, min(batch, GRADIENT_CHUNK), threads),
                         threads, f"a batch's work ({macs:,} multiply-adds) is shared among "
                         f"{threads} thread{'s' if threads > 1 else ''}")
+
+
+def warm_up_shape(sizes, batch_size, n_samples):
+    """(rows, batch_size) of the smallest epoch that runs the kernel and path of an epoch of
+    ``n_samples`` rows in batches of ``batch_size`` (None or ≥ N: full batch): fit's warm-up.
+
+    The path is chosen from ``min(batch, GRADIENT_CHUNK)`` rows, so a batch (or a full
+    batch) of more rows warms up as one of GRADIENT_CHUNK; a mini-batch epoch warms up on
+    two batches.
+    """
+    n = max(1, int(n_samples))
+    if batch_size is None or batch_size >= n:
+        return min(n, GRADIENT_CHUNK), None
+    batch = min(int(batch_size), GRADIENT_CHUNK)
+    return min(n, 2 * batch), batch
 
 
 def tiles_for(sizes, batch, threads):
