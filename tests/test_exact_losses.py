@@ -230,8 +230,9 @@ for loss, output in ((1, 4), (3, 1), (0, 1)):
     sizes, acts = np.array([4, 3, 2]), np.array([1, output])
     cpu.network_evaluate(out, params, sizes, acts, loss, X, Y)
     cpu.sgd_epoch_minibatch(params, sizes, acts, loss, X, Y, np.arange(5), 2, np.float32(0.1))
-from steepest.kernels.cpu import loops  # the compiled entry the small batches take
-KERNELS = [cpu.network_evaluate, loops.sgd_epoch_minibatch_fused]
+from steepest.kernels.cpu import _fused, loops  # the compiled entries these calls take
+KERNELS = [_fused.fused_evaluate_from_logits, cpu.network_forward, cpu.loss_value,
+           loops.sgd_epoch_minibatch_fused]
 """)
 
 
@@ -312,3 +313,17 @@ def test_cuda_training_epoch_reports_the_exact_loss(cuda_set, rng, monkeypatch, 
     assert value > 3 * CLAMPED_CAP
     assert_close(value, want, rtol=1e-5)
     assert_close(dev.copy_to_host(), p, rtol=1e-4, atol=1e-4)
+
+
+def test_network_evaluate_chooses_its_branch_as_the_kernels_do():
+    # network_evaluate picks the exact-loss branch in Python (so that a call compiles only
+    # the branch it takes); the compiled kernels decide the same question in _maths
+    from steepest.kernels.cpu import _maths
+    from steepest.kernels.cpu import network as cpu_network
+
+    chosen = {(loss, code): cpu_network._loss_from_logits(loss, code)
+              for loss in codes.LOSS_CODES.values()
+              for code in codes.ACTIVATION_CODES.values()}
+    assert chosen == {pair: _maths.loss_from_logits(*pair) for pair in chosen}
+    assert sorted(pair for pair, exact in chosen.items() if exact) == sorted(
+        (codes.LOSS_CODES[loss], codes.ACTIVATION_CODES[output]) for loss, output in EXACT_PAIRS)

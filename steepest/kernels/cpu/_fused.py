@@ -67,7 +67,6 @@ from ._simd import (
     vsum,
     vzero,
 )
-from .losses import loss_value
 from .optimizers import hyper_slot, l2_penalty, optimizer_step
 
 MINUS_ONE = np.float32(-1.0)
@@ -937,18 +936,13 @@ def evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss):
 
 
 @jit
-def fused_evaluate(out, params, sizes, activations, loss, X, Y):
-    """``fused_forward`` into ``out``, and the mean loss over the rows of X against Y.
-
-    Where ``loss_from_logits``, each row's loss is taken exactly from z at its output layer;
-    the other losses (MSE, MAE, mismatched pairs) need only a, and the plain forward pass
-    and ``loss_value`` are the faster way to them (no loss carried through the rows).
+def fused_evaluate_from_logits(out, params, sizes, activations, loss, X, Y):
+    """``fused_forward`` into ``out``, and the mean loss over the rows of X against Y, for a
+    ``loss_from_logits`` pair: each row's loss taken exactly from z at its output layer as
+    it leaves the forward pass (the other losses need only the outputs: ``network.py``).
     X (N, IN), Y (N, OUT) -> out (N, OUT), returns the loss
     """
     check_loss(loss)
-    if not loss_from_logits(loss, activations[activations.shape[0] - 1]):
-        fused_forward(out, params, sizes, activations, X)
-        return loss_value(out, Y, loss)
     n = n_samples(X)
     net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
     if n >= PARALLEL_MIN_ROWS:

@@ -8,8 +8,11 @@ same maths, δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ �
 ``reference.network_gradient``, which the tests hold these to.
 """
 
-from ._fused import fused_evaluate, fused_forward, fused_gradient
+from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SIGMOID, SOFTMAX
+from ._fused import fused_evaluate_from_logits, fused_forward, fused_gradient
 from ._jit import jit
+from ._maths import LOSS_CODES
+from .losses import loss_value
 
 
 @jit
@@ -22,17 +25,31 @@ def network_forward(out, params, sizes, activations, X):
     fused_forward(out, params, sizes, activations, X)
 
 
-@jit
 def network_evaluate(out, params, sizes, activations, loss, X, Y):
     """``network_forward`` into ``out``, and the mean over the rows of X of each sample's
     exact loss against Y (softmax + cross-entropy and sigmoid + binary cross-entropy from
     the output pre-activations z, see ``reference.network_evaluate``).
 
     Exact losses are taken per row as it leaves the fused forward pass (no second pass over
-    X); the others from the outputs (``_fused.fused_evaluate``).
+    X, ``_fused.fused_evaluate_from_logits``); the others (MSE, MAE, mismatched pairs) need
+    only the outputs: ``network_forward``, then ``loss_value``.  The choice is made here,
+    in Python, so that a call compiles only the branch it takes: compiled together, the
+    two cost a cold first call 10.6 s on top of ``network_forward``'s 10.2 s (issue 14).
     params (P,), X (N, sizes[0]), Y (N, sizes[-1]) -> out (N, sizes[-1]), returns the loss
     """
-    return fused_evaluate(out, params, sizes, activations, loss, X, Y)
+    if loss not in LOSS_CODES:  # before any work
+        raise ValueError("loss: unknown loss code")
+    if _loss_from_logits(loss, activations[-1]):
+        return fused_evaluate_from_logits(out, params, sizes, activations, loss, X, Y)
+    network_forward(out, params, sizes, activations, X)
+    return loss_value(out, Y, loss)
+
+
+def _loss_from_logits(loss, code):
+    """``_maths.loss_from_logits``, in Python (``tests/test_exact_losses.py`` holds the two
+    to the same pairs)."""
+    return (loss == CROSS_ENTROPY and code == SOFTMAX) or (
+        loss == BINARY_CROSS_ENTROPY and code == SIGMOID)
 
 
 @jit
