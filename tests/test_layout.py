@@ -65,7 +65,7 @@ KERNELS = [loops.sgd_epoch_minibatch_fused, loops.sgd_epoch_minibatch_tiled,
            cpu.dense_forward, cpu.dense_backward_input, cpu.dense_backward_params,
            # the tiled passes' jobs, which the parallel loops of _tiled.py call
            _tiled._count_block_columns, _tiled._place_block_columns,
-           _tiled._fill_block_columns, _tiled._first_layer_job, _tiled._rest_of_sample,
+           _tiled._fill_block_columns, _tiled._first_layer_job, _tiled._rest_of_four_samples,
            _tiled._update_first_layer_job, _tiled._update_later_rows_job,
            _tiled._update_four_rows, _tiled.sum_in_order]
 """)

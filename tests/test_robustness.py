@@ -234,13 +234,15 @@ def test_same_seed_is_bit_identical_across_processes_and_resumes(tmp_path):
 
 def test_ctrl_c_during_train_saves_a_checkpoint(tmp_path):
     path = tmp_path / "ck.npz"
-    cmd = [sys.executable, "-u", "-m", "steepest", "train", "--epochs", "200",
+    # far more epochs than the test waits for: 200 (15 ms each) once all ran before the
+    # signal came, and the run ended normally
+    cmd = [sys.executable, "-u", "-m", "steepest", "train", "--epochs", "20000",
            "--train-samples", "3000", "--checkpoint", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     deadline = time.time() + 120
     for line in proc.stdout:  # wait for the first finished epoch
-        if "epoch   2/200" in line or time.time() > deadline:
+        if "epoch   2/20000" in line or time.time() > deadline:
             break
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
