@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,21 +233,31 @@ def test_same_seed_is_bit_identical_across_processes_and_resumes(tmp_path):
     assert np.array_equal(a, b) and np.array_equal(a, c)
 
 
+def _as_from_a_terminal():
+    # Ctrl-C reaches a program started from a terminal with SIGINT neither ignored nor
+    # blocked; a child inherits both from whatever ran the tests (in one CI run the CLI
+    # never saw the signal: 200 epochs ran to the end, then 20,000 went past the timeout)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_during_train_saves_a_checkpoint(tmp_path):
     path = tmp_path / "ck.npz"
-    # far more epochs than the test waits for: 200 (15 ms each) once all ran before the
-    # signal came, and the run ended normally
+    # far more epochs than the test waits for, so the run cannot end before the signal
     cmd = [sys.executable, "-u", "-m", "steepest", "train", "--epochs", "20000",
            "--train-samples", "3000", "--checkpoint", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+                            cwd=tmp_path, preexec_fn=_as_from_a_terminal)
     deadline = time.time() + 120
     for line in proc.stdout:  # wait for the first finished epoch
         if "epoch   2/20000" in line or time.time() > deadline:
             break
+    status = Path(f"/proc/{proc.pid}/status")
+    masks = [line for line in status.read_text().splitlines()
+             if line.startswith(("SigBlk", "SigIgn"))] if status.exists() else []
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (err, masks)
     assert "interrupted: saved the network after epoch" in err and "Traceback" not in err
     net = steepest.Network.load(path)
     assert net.epochs_trained >= 2 and net.sizes == [784, 30, 10]
