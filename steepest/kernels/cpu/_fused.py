@@ -315,8 +315,9 @@ def forward_logits(acts, arow, w, bias, values, idx, n_nonzero, net):
     The activations may lose that (ReLU's max(0, NaN) is 0, σ(±inf) is finite), so the
     inference loops add z¹₀·0 to what they return: a bad input always shows in its row.
     """
+    # np.int64(0), not 0: a literal argument compiles a specialisation of its own
     first_layer_forward(acts, arow + net.a_off[1], w, bias, values, idx, n_nonzero,
-                        net.w0_stride, net.b_off[0], 0, net.pads[1])
+                        net.w0_stride, net.b_off[0], np.int64(0), net.pads[1])
     first = acts[arow + net.a_off[1]]
     forward_later_layers(acts, arow, w, bias, net)
     return first
@@ -883,7 +884,7 @@ def _inference_setup(params, sizes, activations, X):
     return net, w, bias, sparse
 
 
-@jit
+@jit_inline
 def fused_forward(out, params, sizes, activations, X):
     """Output activations for every row of X on the fused path.   X (N, IN) -> out (N, OUT)
 
@@ -896,7 +897,7 @@ def fused_forward(out, params, sizes, activations, X):
     if n >= PARALLEL_MIN_ROWS:
         forward_rows_parallel(out, w, bias, X, sparse, net)
     else:
-        forward_rows(out, w, bias, X, 0, n, sparse, net)
+        forward_rows(out, w, bias, X, np.int64(0), n, sparse, net)  # not a literal 0
 
 
 @jit
@@ -948,11 +949,11 @@ def fused_evaluate_from_logits(out, params, sizes, activations, loss, X, Y):
     if n >= PARALLEL_MIN_ROWS:
         total = evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss)
     else:
-        total = evaluate_rows(out, w, bias, X, Y, 0, n, sparse, net, loss)
+        total = evaluate_rows(out, w, bias, X, Y, np.int64(0), n, sparse, net, loss)
     return total / np.float32(n)
 
 
-@jit
+@jit_inline
 def fused_gradient(grads, params, sizes, activations, loss, X, Y, tiles):
     """∇ of the mean loss over all rows of X, and that loss, on the fused path.
 

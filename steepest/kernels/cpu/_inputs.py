@@ -92,8 +92,8 @@ def inputs_are_sparse(X, order):
 
 @overload(inputs_are_sparse, jit_options=JIT_OPTIONS)
 def _inputs_are_sparse_impl(X, order):
-    if _is_sparse_rows(X):
-        return lambda X, order: True
+    if _is_sparse_rows(X):  # np.bool_: a literal True would specialise every kernel given it
+        return lambda X, order: np.bool_(True)
 
     def measured(X, order):
         rows = min(order.shape[0], DENSITY_ROWS)

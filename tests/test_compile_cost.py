@@ -1,0 +1,51 @@
+"""What a cold first call compiles: each CPU kernel once per argument type, never once more
+for a literal argument (issue 14: a quick first run).
+
+Numba types a constant argument (``0``, ``True``) given to a compiled function as a literal
+and compiles that function, and everything it calls that is not yet compiled for those
+types, once more for it: ``forward_rows(..., 0, n, ...)`` beside ``forward_rows(..., first,
+...)`` compiled the inference loop twice.  The child compiles from scratch (a cached kernel
+never compiles its callees) the calls a user makes, dense and sparse inputs, small and large
+(serial and threaded inference), every training loop, and lists every kernel of the package
+with a literal in one of its signatures.
+"""
+
+import os
+import subprocess
+import sys
+
+CHILD = r"""
+import gc
+import numpy as np
+from numba.core.registry import CPUDispatcher
+import steepest
+
+rng = np.random.default_rng(0)
+X = (rng.random((1500, 40)) * (rng.random((1500, 40)) < 0.2)).astype(np.float32)
+y = rng.integers(0, 3, 1500)
+for options in (dict(), dict(activation="relu", output="softmax", loss="cross_entropy")):
+    net = steepest.Network([40, 8, 3], seed=0, **options)
+    net.fit(X, y, epochs=1, batch_size=10, learning_rate=0.1)
+    net.fit(X, y, epochs=2, batch_size=None, learning_rate=0.1)  # compacted: sparse rows
+    net.fit(X, y, epochs=1, batch_size=1, learning_rate=0.1)
+    net.fit(X, y, epochs=1, batch_size=32, optimizer="adam", learning_rate=0.01)
+    for rows in (X[:10], X):  # serial and threaded inference
+        net.predict(rows)
+        net.evaluate(rows, y[:len(rows)])
+
+kernels = [obj for obj in gc.get_objects() if isinstance(obj, CPUDispatcher)
+           and obj.py_func.__module__.startswith("steepest.")]
+assert len(kernels) > 20, len(kernels)
+literal = [(kernel.py_func.__qualname__, [str(a) for a in signature if "Literal" in str(a)])
+           for kernel in kernels for signature in kernel.signatures
+           if any("Literal" in str(a) for a in signature)]
+print(literal or "ok")
+"""
+
+
+def test_no_kernel_is_compiled_again_for_a_literal_argument():
+    env = {**os.environ, "STEEPEST_NO_CACHE": "1"}
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                         env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok", out.stdout[-3000:]
