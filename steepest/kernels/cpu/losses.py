@@ -103,20 +103,17 @@ def sigmoid_binary_cross_entropy_backward(dz, a, y):
     _batch_gradient(dz, a, y, _maths.logit_delta)
 
 
-@jit
 def loss_value(a, y, loss):
     """The batch-mean loss with code ``loss``, from the output activations; log losses clamp
     them at LOG_EPS (see ``network_evaluate`` for exact values).   a, y (B, N) -> float
+
+    The kernel is chosen here, in Python, so that a call compiles only its own loss:
+    compiled into one kernel, the four cost a cold first call about 1 s (issue 14).
     """
-    if loss == MSE:
-        return mse_loss(a, y)
-    if loss == CROSS_ENTROPY:
-        return cross_entropy_loss(a, y)
-    if loss == MAE:
-        return mae_loss(a, y)
-    if loss == BINARY_CROSS_ENTROPY:
-        return binary_cross_entropy_loss(a, y)
-    raise ValueError("loss: unknown loss code")
+    kernel = _LOSS_VALUE.get(loss)
+    if kernel is None:
+        raise ValueError("loss: unknown loss code")
+    return kernel(a, y)
 
 
 @jit
@@ -132,3 +129,7 @@ def output_delta(dz, a, y, loss, activation):
     for s in range(a.shape[0]):
         _maths.output_delta_row(dz[s], 0, a[s], 0, y, s, a.shape[1], loss, activation,
                                 inv_b)
+
+
+_LOSS_VALUE = {MSE: mse_loss, CROSS_ENTROPY: cross_entropy_loss, MAE: mae_loss,
+               BINARY_CROSS_ENTROPY: binary_cross_entropy_loss}
