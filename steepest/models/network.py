@@ -159,6 +159,13 @@ def _check_sizes(sizes):
     return [check_count(n, f"sizes[{i}]", 1) for i, n in enumerate(sizes)]
 
 
+
+def _replica_warm_up_shape(batch_size, n):
+    """(rows, batch) of ``fit``'s warm-up over MPI: two batches as given, or 64 rows for a
+    full batch.  The ranks split each batch, so ``Backend.warm_up_shape``'s smaller batch
+    of the same path does not apply there."""
+    return min(n, 2 * batch_size if batch_size else 64), batch_size
+
 class Network:
     """A fully connected network: sizes[0] inputs, hidden layers, sizes[-1] outputs.
 
@@ -1006,9 +1013,9 @@ class Network:
         k = self._backend
         tic = time.perf_counter()
         # the fewest rows that take the epoch's kernel and path (a large or full batch as a
-        # smaller one, not a whole epoch); over MPI, where the batch is split, as given
-        few, batch = k.warm_up_shape(self.sizes, batch_size, n_rows(X)) if replicas is None \
-            else (min(n_rows(X), 2 * batch_size if batch_size else 64), batch_size)
+        # smaller one, not a whole epoch)
+        few, batch = (k.warm_up_shape(self.sizes, batch_size, n_rows(X)) if replicas is None
+                      else _replica_warm_up_shape(batch_size, n_rows(X)))
         # average mode runs the single-process kernels between its averagings: those
         run = self._epoch_runner(k.to_device(row_slice(X, 0, few)), k.to_device(Y[:few]), few,
                                  batch, opt, opt.learning_rate, replicas, averaging=False,

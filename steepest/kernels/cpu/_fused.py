@@ -387,14 +387,7 @@ def _hidden_delta(deltas, acts, below, above, w, w0, n_out, n_in, in_padded, cod
             o += 2
         if o < n_out:
             acc0 = vfma(acc0, deltas[above + o], vload(w, w0 + o * in_padded + c))
-        g = vadd(acc0, acc1)
-        # a is loaded on every path, softmax's too: numba then drops its reference counting
-        # of acts on entry and exit (with the load inside the branch it did not, and each call
-        # paid six atomic operations)
-        a = vload(acts, below + c)
-        if code != SOFTMAX:  # softmax's Jacobian needs the whole row: below
-            g = activate_backward(g, a, code)
-        vstore(deltas, below + c, g)
+        _store_hidden_delta(deltas, acts, below + c, vadd(acc0, acc1), code)
     if code == SOFTMAX:  # over the real lanes (padding stays 0)
         softmax_backward_in_place(deltas, below, acts, below, n_in)
 
@@ -444,6 +437,11 @@ def _hidden_delta_four(deltas, acts, arow, row_width, n, below_off, above_off, w
 
 @jit_inline
 def _store_hidden_delta(deltas, acts, at, g, code):
+    """δ[at:at + 16] = g ⊙ f′(a[at:at + 16]); softmax's δ is stored as g, its Jacobian needs
+    the whole row (the callers apply it after the row is done)."""
+    # a is loaded on every path, softmax's too: numba then drops its reference counting of
+    # acts on entry and exit (with the load inside the branch it did not, and each call
+    # paid six atomic operations)
     a = vload(acts, at)
     if code != SOFTMAX:
         g = activate_backward(g, a, code)
