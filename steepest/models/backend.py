@@ -44,6 +44,10 @@ class Backend:
     # that runs the same kernels and path: what fit's warm-up trains, so that epoch 1 does
     # not compile
     warm_up_shape: Callable
+    # (grads, params, sizes, activations, loss, X, Y, batch_size or None, rows) -> loss:
+    # ``network_gradient`` on the path of epochs of ``rows`` in batches of ``batch_size``,
+    # fit's gradient probe, so that it runs the code its epochs compiled
+    gradient_for_epochs: Callable
 
 
 def _identity(array):
@@ -74,10 +78,12 @@ def _cpu_warm_up_shape(sizes, batch_size, n_samples):
 
 def _cpu_backend():
     from ..kernels import cpu
+    from ..kernels.cpu.network import network_gradient_for_epochs
 
     return Backend("cpu", cpu, _identity, _copy_into, _copy_into, host_memory=True,
                    place=_no_device, sparse_rows=True, bad_inputs_show=True,
-                   training_path=_cpu_training_path, warm_up_shape=_cpu_warm_up_shape)
+                   training_path=_cpu_training_path, warm_up_shape=_cpu_warm_up_shape,
+                   gradient_for_epochs=network_gradient_for_epochs)
 
 
 def _cuda_to_device(array):
@@ -123,13 +129,22 @@ def _cuda_warm_up_shape(sizes, batch_size, n_samples):
     return min(n_samples, 2 * batch_size), batch_size
 
 
+def _cuda_gradient_for_epochs(grads, params, sizes, activations, loss, X, Y, batch_size,
+                              n_samples):
+    # one gradient kernel serves the epochs of every launch plan
+    from ..kernels import cuda
+
+    return cuda.network_gradient(grads, params, sizes, activations, loss, X, Y)
+
+
 def _cuda_backend():
     from ..kernels import cuda
 
     return Backend("cuda", cuda, _cuda_to_device, _cuda_to_host, _cuda_to_device_into,
                    host_memory=False, place=_cuda_place, sparse_rows=False,
                    bad_inputs_show=False, training_path=_cuda_training_path,
-                   warm_up_shape=_cuda_warm_up_shape)
+                   warm_up_shape=_cuda_warm_up_shape,
+                   gradient_for_epochs=_cuda_gradient_for_epochs)
 
 
 def get_backend(device="auto"):

@@ -145,6 +145,9 @@ class _Run:
     state_dev: object
     step_dev: object
     probe_dev: tuple
+    # (batch_size or None, rows) of the epochs, whose path the probe takes; None over MPI,
+    # where the ranks split the batches (the probe then takes network_gradient's)
+    probe_epochs: tuple | None
     accuracy_rows: object
     start_loss: float
     warned: set
@@ -815,12 +818,14 @@ class Network:
         run = _Run(X_dev=k.to_device(X), Y_dev=k.to_device(Y), params_dev=k.to_device(self._params),
                    state=state, step=step, state_dev=k.to_device(state), step_dev=k.to_device(step),
                    probe_dev=(k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe])),
+                   probe_epochs=None if plan.replicas is not None else (plan.batch_size, n),
                    accuracy_rows=None, start_loss=0.0, warned=set())
         if plan.truth is not None:
             run.accuracy_rows = [(row_slice(X, start, stop), Y[start:stop], plan.truth[start:stop])
                                  for start, stop in _accuracy_blocks(n)]
         if plan.epochs:
-            run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev)[0]
+            run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev,
+                                                  run.probe_epochs)[0]
             self._check_input_scale(X, run, history)
         return run
 
@@ -846,7 +851,8 @@ class Network:
         k.to_host(run.state, run.state_dev)
         k.to_host(run.step, run.step_dev)
         seconds = time.perf_counter() - start
-        probe_loss, norms, moving = self._probe_gradient(run.params_dev, *run.probe_dev)
+        probe_loss, norms, moving = self._probe_gradient(run.params_dev, *run.probe_dev,
+                                                         run.probe_epochs)
         problem = self._divergence(loss, probe_loss, moving, run.start_loss)
         if plan.replicas is not None:  # every rank goes on, or every rank raises
             problem = plan.replicas.first_problem(problem)
@@ -1046,15 +1052,17 @@ class Network:
             return self._probe_gradient(k.to_device(self._params), k.to_device(X),
                                         k.to_device(Y))[1]
 
-    def _probe_gradient(self, params_dev, X_dev, Y_dev):
+    def _probe_gradient(self, params_dev, X_dev, Y_dev, epochs=None):
         """(batch loss, per-layer weight-gradient norms, whether any gradient entry — weight
-        or bias — is non-zero) at the backend's current parameters."""
+        or bias — is non-zero) at the backend's current parameters.  ``epochs``: (batch_size
+        or None, rows) of the epochs it probes, whose path it then takes (the code they
+        compiled); None: ``network_gradient``."""
         k = self._backend
         grads = np.empty_like(self._params)
         grads_dev = k.to_device(grads)
-        loss = float(k.kernels.network_gradient(grads_dev, params_dev, self._size_array,
-                                                self._activation_codes, self._loss_code,
-                                                X_dev, Y_dev))
+        shape = (self._size_array, self._activation_codes, self._loss_code, X_dev, Y_dev)
+        loss = float(k.kernels.network_gradient(grads_dev, params_dev, *shape) if epochs is None
+                     else k.gradient_for_epochs(grads_dev, params_dev, *shape, *epochs))
         k.to_host(grads, grads_dev)
         norms, offset = [], 0
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
