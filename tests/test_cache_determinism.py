@@ -28,7 +28,7 @@ CHILD = r"""
 import hashlib, json, sys
 import numpy as np
 from steepest.kernels import codes, cpu
-from steepest.kernels.cpu import loops
+from steepest.kernels.cpu import _fused, loops
 from steepest.kernels.cpu import optimizer_loops as loops_opt
 
 def digest(*arrays):
@@ -108,7 +108,7 @@ if sys.argv[1] == "reverse":
 hashes = {run.__name__: run() for run in runs}
 entries = [loops.sgd_epoch_minibatch_fused, cpu.sgd_epoch_per_sample,
            loops.gd_step_full_batch_fused, loops_opt.optimizer_epoch_minibatch_fused,
-           cpu.network_forward, cpu.sweep_sgd_epoch, loops.sgd_epoch_minibatch_tiled,
+           _fused.fused_inference, cpu.sweep_sgd_epoch, loops.sgd_epoch_minibatch_tiled,
            loops.gd_step_full_batch_tiled, loops_opt.optimizer_epoch_minibatch_tiled]
 hits = sum(sum(e.stats.cache_hits.values()) for e in entries)
 misses = sum(sum(e.stats.cache_misses.values()) for e in entries)

@@ -231,8 +231,7 @@ for loss, output in ((1, 4), (3, 1), (0, 1)):
     cpu.network_evaluate(out, params, sizes, acts, loss, X, Y)
     cpu.sgd_epoch_minibatch(params, sizes, acts, loss, X, Y, np.arange(5), 2, np.float32(0.1))
 from steepest.kernels.cpu import _fused, loops, losses  # the compiled entries these take
-KERNELS = [_fused.fused_evaluate_from_logits, cpu.network_forward, losses.mse_loss,
-           loops.sgd_epoch_minibatch_fused]
+KERNELS = [_fused.fused_inference, losses.mse_loss, loops.sgd_epoch_minibatch_fused]
 """)
 
 

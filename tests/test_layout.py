@@ -42,7 +42,7 @@ from steepest.kernels import cpu
 sizes, acts = np.array([4, 3, 2]), np.array([1, 4])
 X, Y = np.ones((5, 4), np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 0]]
 params = np.ones(23, np.float32)
-from steepest.kernels.cpu import _tiled, loops
+from steepest.kernels.cpu import _fused, _tiled, loops
 from steepest.kernels.cpu._tiled import Tiles
 tiles = Tiles(32, 32, 2)
 loops.sgd_epoch_minibatch_fused(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1))
@@ -61,7 +61,7 @@ cpu.dense_backward_input(np.empty_like(X), z, W)
 cpu.dense_backward_params(np.empty_like(W), np.empty_like(b), z, X)
 KERNELS = [loops.sgd_epoch_minibatch_fused, loops.sgd_epoch_minibatch_tiled,
            cpu.sgd_epoch_per_sample, loops.gd_step_full_batch_fused,
-           loops.gd_step_full_batch_tiled, cpu.network_forward, cpu.network_gradient,
+           loops.gd_step_full_batch_tiled, _fused.fused_inference, cpu.network_gradient,
            cpu.dense_forward, cpu.dense_backward_input, cpu.dense_backward_params,
            # the tiled passes' jobs, which the parallel loops of _tiled.py call
            _tiled._count_block_columns, _tiled._place_block_columns,

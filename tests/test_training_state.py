@@ -172,9 +172,9 @@ def test_read_only_inputs_do_not_compile_another_kernel_set():
     net = small_net(device="cpu")
     net.fit(X, y, epochs=1, batch_size=8, learning_rate=0.5)
     net.evaluate(X, y)
-    from steepest.kernels.cpu import loops
+    from steepest.kernels.cpu import _fused, loops
 
-    kernels = (loops.sgd_epoch_minibatch_fused, cpu.network_forward, cpu.network_gradient)
+    kernels = (loops.sgd_epoch_minibatch_fused, _fused.fused_inference, cpu.network_gradient)
     before = [len(k.signatures) for k in kernels]
     X_ro = X.copy()
     X_ro.setflags(write=False)

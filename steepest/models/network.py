@@ -162,12 +162,12 @@ def _check_sizes(sizes):
     return [check_count(n, f"sizes[{i}]", 1) for i, n in enumerate(sizes)]
 
 
-
 def _replica_warm_up_shape(batch_size, n):
     """(rows, batch) of ``fit``'s warm-up over MPI: two batches as given, or 64 rows for a
     full batch.  The ranks split each batch, so ``Backend.warm_up_shape``'s smaller batch
     of the same path does not apply there."""
     return min(n, 2 * batch_size if batch_size else 64), batch_size
+
 
 class Network:
     """A fully connected network: sizes[0] inputs, hidden layers, sizes[-1] outputs.

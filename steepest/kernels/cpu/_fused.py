@@ -81,7 +81,7 @@ PARALLEL_MIN_ROWS = 1024
 PARALLEL_ROW_BLOCK = 128
 PREFETCH_AHEAD = 4      # samples ahead whose input row is requested from memory
 GRADIENT_CHUNK = 256    # rows per pass when a gradient is accumulated: bounds the scratch
-INFERENCE_CHUNK = 32    # rows per pass of inference (forward_rows): their z¹ and lists in L1/L2
+INFERENCE_CHUNK = 32    # rows per pass of inference (evaluate_rows): their z¹ and lists in L1/L2
 INFERENCE_TILE = 128    # columns of Wᵀ⁰ per pass over a chunk: 784 rows × 512 B in a core's L2
 
 # Per-batch scratch of the training kernels (``batch_scratch``): slot s of acts/deltas holds
@@ -842,36 +842,6 @@ def _forward_chunk(scratch, w, bias, X, first, n_rows, net):
                                   min(4, n_rows - s), w, bias, net)
 
 
-@jit
-def forward_rows(out, w, bias, X, first, last_row, sparse, net):
-    """Output activations of rows [first, last_row) of X into out, INFERENCE_CHUNK rows at a
-    time (``_forward_chunk``); own scratch, so calls on disjoint row ranges may run at the
-    same time."""
-    last = net.sizes.shape[0] - 1
-    out_at = net.a_off[last]
-    scratch = batch_scratch(net, X, sparse, INFERENCE_CHUNK, None)
-    for chunk in range(first, last_row, INFERENCE_CHUNK):
-        n_rows = min(INFERENCE_CHUNK, last_row - chunk)
-        _forward_chunk(scratch, w, bias, X, chunk, n_rows, net)
-        for s in range(n_rows):
-            arow = s * net.row_width
-            _activate(scratch.acts, arow + out_at, net.sizes[last], net.pads[last],
-                      net.activations[last - 1])
-            for j in range(net.sizes[last]):
-                out[chunk + s, j] = scratch.acts[arow + out_at + j]
-            out[chunk + s, 0] += scratch.losses[s] * ZERO  # NaN for a bad input
-
-
-@jit_parallel
-def forward_rows_parallel(out, w, bias, X, sparse, net):
-    """``forward_rows`` over all of X in blocks of PARALLEL_ROW_BLOCK rows, across threads."""
-    n = n_samples(X)
-    n_blocks = (n + PARALLEL_ROW_BLOCK - 1) // PARALLEL_ROW_BLOCK
-    for block in prange(n_blocks):
-        first = block * PARALLEL_ROW_BLOCK
-        forward_rows(out, w, bias, X, first, min(n, first + PARALLEL_ROW_BLOCK), sparse, net)
-
-
 @jit_inline
 def _inference_setup(params, sizes, activations, X):
     """The layout, the packed parameters and the sparsity test of an inference call."""
@@ -882,26 +852,13 @@ def _inference_setup(params, sizes, activations, X):
     return net, w, bias, sparse
 
 
-@jit_inline
-def fused_forward(out, params, sizes, activations, X):
-    """Output activations for every row of X on the fused path.   X (N, IN) -> out (N, OUT)
-
-    Inference has no sample-to-sample dependence, so from PARALLEL_MIN_ROWS rows on the rows
-    are split across threads: one parallel region per call, whose 10–150 µs start-up
-    (measured on a busy 2-core machine) is small against a thousand rows or more.
-    """
-    n = n_samples(X)
-    net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
-    if n >= PARALLEL_MIN_ROWS:
-        forward_rows_parallel(out, w, bias, X, sparse, net)
-    else:
-        forward_rows(out, w, bias, X, np.int64(0), n, sparse, net)  # not a literal 0
-
-
 @jit
 def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
-    """``forward_rows`` that also returns the sum of the rows' losses, each taken exactly
-    from z at its output layer (``loss_from_logits`` pairs only)."""
+    """Output activations of rows [first, last_row) of X into out, INFERENCE_CHUNK rows at a
+    time (``_forward_chunk``), and the sum of the rows' losses, each taken exactly from z
+    at its output layer where ``loss_from_logits`` (else 0, and Y is not read).  A bad
+    input makes its row's first output NaN (+ z¹₀·0) as well as its loss.  Own scratch, so
+    calls on disjoint row ranges may run at the same time."""
     last = net.sizes.shape[0] - 1
     scratch = batch_scratch(net, X, sparse, INFERENCE_CHUNK, None)
     acts = scratch.acts
@@ -914,6 +871,7 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
             total += output_loss(acts, arow, scratch.losses[s], Y, chunk + s, net, loss)
             for j in range(net.sizes[last]):
                 out[chunk + s, j] = acts[arow + net.a_off[last] + j]
+            out[chunk + s, 0] += scratch.losses[s] * ZERO  # NaN for a bad input
     return total
 
 
@@ -935,11 +893,17 @@ def evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss):
 
 
 @jit
-def fused_evaluate_from_logits(out, params, sizes, activations, loss, X, Y):
-    """``fused_forward`` into ``out``, and the mean loss over the rows of X against Y, for a
-    ``loss_from_logits`` pair: each row's loss taken exactly from z at its output layer as
-    it leaves the forward pass (the other losses need only the outputs: ``network.py``).
-    X (N, IN), Y (N, OUT) -> out (N, OUT), returns the loss
+def fused_inference(out, params, sizes, activations, loss, X, Y):
+    """Output activations for every row of X on the fused path, and the mean over the rows
+    of each one's loss against Y taken exactly from z at its output layer where
+    ``loss_from_logits`` (else 0: the other losses need only the outputs, ``network.py``,
+    and Y is not read).   X (N, IN), Y (N, OUT) -> out (N, OUT), returns the loss
+
+    One kernel for ``network_forward`` and ``network_evaluate``, so that a user who calls
+    both compiles it once.  Inference has no sample-to-sample dependence, so from
+    PARALLEL_MIN_ROWS rows on the rows are split across threads: one parallel region per
+    call, whose 10–150 µs start-up (measured on a busy 2-core machine) is small against a
+    thousand rows or more.
     """
     check_loss(loss)
     n = n_samples(X)

@@ -8,22 +8,27 @@ same maths, δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ �
 ``reference.network_gradient``, which the tests hold these to.
 """
 
-from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SIGMOID, SOFTMAX
-from ._fused import fused_evaluate_from_logits, fused_forward, fused_gradient
+import numpy as np
+
+from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SIGMOID, SOFTMAX
+from ._fused import fused_gradient, fused_inference
 from ._jit import jit
 from ._maths import LOSS_CODES
 from .losses import loss_value
 from .paths import training_path
 
 
-@jit
 def network_forward(out, params, sizes, activations, X):
     """Output activations of the whole network for every row of X.
 
     params (P,), sizes (L+1,), activations (L,), X (N, sizes[0]) -> out (N, sizes[-1])
     """
-    # one row at a time through the whole network, zero inputs skipped (_fused.py)
-    fused_forward(out, params, sizes, activations, X)
+    # The inference kernel network_evaluate takes (one row at a time through the whole
+    # network, zero inputs skipped, _fused.py), asked for a loss it does not take (MSE: from
+    # the outputs, by the caller) and so given no target rows: one kernel compiled for
+    # predict and evaluate, not one each (issue 14)
+    fused_inference(out, params, sizes, activations, MSE, X,
+                    np.empty((0, out.shape[1]), np.float32))
 
 
 def network_evaluate(out, params, sizes, activations, loss, X, Y):
@@ -32,17 +37,16 @@ def network_evaluate(out, params, sizes, activations, loss, X, Y):
     the output pre-activations z, see ``reference.network_evaluate``).
 
     Exact losses are taken per row as it leaves the fused forward pass (no second pass over
-    X, ``_fused.fused_evaluate_from_logits``); the others (MSE, MAE, mismatched pairs) need
-    only the outputs: ``network_forward``, then ``loss_value``.  The choice is made here,
-    in Python, so that a call compiles only the branch it takes: compiled together, the
-    two cost a cold first call 10.6 s on top of ``network_forward``'s 10.2 s (issue 14).
+    X, ``_fused.fused_inference``); the others (MSE, MAE, mismatched pairs) need only the
+    outputs: ``loss_value`` on them afterwards.  The choice is made here, in Python, so
+    that a call compiles only the loss it takes (issue 14).
     params (P,), X (N, sizes[0]), Y (N, sizes[-1]) -> out (N, sizes[-1]), returns the loss
     """
     if loss not in LOSS_CODES:  # before any work
         raise ValueError("loss: unknown loss code")
+    value = fused_inference(out, params, sizes, activations, loss, X, Y)
     if _loss_from_logits(loss, activations[-1]):
-        return fused_evaluate_from_logits(out, params, sizes, activations, loss, X, Y)
-    network_forward(out, params, sizes, activations, X)
+        return value
     return loss_value(out, Y, loss)
 
 
