@@ -3,7 +3,7 @@ for a literal argument (issue 14: a quick first run).
 
 Numba types a constant argument (``0``, ``True``) given to a compiled function as a literal
 and compiles that function, and everything it calls that is not yet compiled for those
-types, once more for it: ``forward_rows(..., 0, n, ...)`` beside ``forward_rows(..., first,
+types, once more for it: ``evaluate_rows(..., 0, n, ...)`` beside ``evaluate_rows(..., first,
 ...)`` compiled the inference loop twice.  The child compiles from scratch (a cached kernel
 never compiles its callees) the calls a user makes, dense and sparse inputs, small and large
 (serial and threaded inference), every training loop, and lists every kernel of the package
