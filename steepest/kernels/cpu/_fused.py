@@ -93,8 +93,8 @@ INFERENCE_TILE = 128    # columns of Wᵀ⁰ per pass over a chunk: 784 rows × 
 # losses: the tiled passes' per-sample losses (two per slot), added up in sample order;
 # col_ptr, col_slots, col_values: their column lists, the batch's inputs listed by position
 # (input i's samples at col_ptr[i] to col_ptr[i + 1]), col_cursor their counting sort's
-# work space (``_tiled._count_columns``), col_deltas each update job's copy of 32 columns of
-# the batch's δ¹ (``_tiled._update_first_layer_job``); all empty on the fused path.
+# work space (``_tiled._count_block_columns``), col_deltas each update job's copy of 32
+# columns of the batch's δ¹ (``_tiled._update_first_layer_job``); all empty on the fused path.
 Scratch = namedtuple("Scratch", "acts deltas idx stride n_nonzero sparse stored losses "
                      "col_ptr col_slots col_values col_cursor col_deltas")
 
@@ -656,44 +656,38 @@ def _column_room_impl(tiles, net, X, capacity):
     return tiled
 
 
-def batch_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss, inv_b):
-    """Forward and backward of a batch's rows (``forward_backward_rows``); returns ``total``
-    plus their losses."""
+def batch_step(tiles, total, scratch, w, bias, update_w, update_b, X, Y, order, start, n_rows,
+               net, loss, inv_b, learning_rate):
+    """A batch's rows forward and backward at the weights (w, bias), their losses added to
+    ``total`` (returned), then (update_w, update_b) −= η Σ_batch δ aᵀ (the δ carry
+    ``inv_b``): ``forward_backward_rows`` then ``update_batch`` on the fused path.  One
+    compiled function for both halves: on the tiled path each half calls the one parallel
+    loop (``_tiled._run_jobs``), and a function of its own per half would link and optimise
+    that loop twice (issue 14)."""
     raise NotImplementedError("compiled only: call from @njit code")
 
 
-@overload(batch_rows, jit_options=JIT_OPTIONS)
-def _batch_rows_impl(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss,
-                     inv_b):
+@overload(batch_step, jit_options=JIT_OPTIONS)
+def _batch_step_impl(tiles, total, scratch, w, bias, update_w, update_b, X, Y, order, start,
+                     n_rows, net, loss, inv_b, learning_rate):
     if isinstance(tiles, types.NoneType):
-        def fused(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss,
-                  inv_b):
-            return forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows,
-                                         net, loss, inv_b)
+        def fused(tiles, total, scratch, w, bias, update_w, update_b, X, Y, order, start,
+                  n_rows, net, loss, inv_b, learning_rate):
+            total = forward_backward_rows(total, scratch, w, bias, X, Y, order, start, n_rows,
+                                          net, loss, inv_b)
+            update_batch(update_w, update_b, scratch, X, order, start, n_rows, net,
+                         learning_rate)
+            return total
         return fused
-    from ._tiled import tiled_rows
+    from ._tiled import tiled_rows, tiled_update
 
-    def tiled(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss, inv_b):
-        return tiled_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net,
-                          loss, inv_b)
-    return tiled
-
-
-def batch_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
-    """θ ← θ − η Σ_batch ∇ after a batch's ``batch_rows`` (``update_batch``)."""
-    raise NotImplementedError("compiled only: call from @njit code")
-
-
-@overload(batch_update, jit_options=JIT_OPTIONS)
-def _batch_update_impl(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
-    if isinstance(tiles, types.NoneType):
-        def fused(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
-            update_batch(w, bias, scratch, X, order, start, n_rows, net, learning_rate)
-        return fused
-    from ._tiled import tiled_update
-
-    def tiled(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
-        tiled_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate)
+    def tiled(tiles, total, scratch, w, bias, update_w, update_b, X, Y, order, start, n_rows,
+              net, loss, inv_b, learning_rate):
+        total = tiled_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net,
+                           loss, inv_b)
+        tiled_update(tiles, update_w, update_b, scratch, X, Y, order, start, n_rows, net, loss,
+                     learning_rate)
+        return total
     return tiled
 
 
@@ -730,7 +724,7 @@ def _packed(params, net):
 def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate,
                     tiles):
     """Mini-batch (batch_size ≥ 1) SGD epoch on the fused path; returns the mean loss.
-    ``tiles``: None, or the tiled passes' ``_tiled.Tiles`` (``batch_rows``).
+    ``tiles``: None, or the tiled passes' ``_tiled.Tiles`` (``batch_step``).
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int
     """
@@ -744,9 +738,8 @@ def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
     total = ZERO
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
-        total = batch_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net,
-                           loss, ONE / np.float32(n_rows))
-        batch_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate)
+        total = batch_step(tiles, total, scratch, w, bias, w, bias, X, Y, order, start, n_rows,
+                           net, loss, ONE / np.float32(n_rows), learning_rate)
     unpack_params(params, w, bias, net)
     return total / np.float32(n)
 
@@ -762,10 +755,9 @@ def accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_rows,
     capacity = scratch.n_nonzero.shape[0]
     for chunk in range(start, start + n_rows, capacity):
         rows = min(capacity, start + n_rows - chunk)
-        total = batch_rows(tiles, total, scratch, w, bias, X, Y, order, chunk, rows, net, loss,
-                           inv_b)
         # "θ ← θ − (−1)·Σ δ aᵀ" on the gradient: the update accumulates it
-        batch_update(tiles, grad_w, grad_b, scratch, X, order, chunk, rows, net, MINUS_ONE)
+        total = batch_step(tiles, total, scratch, w, bias, grad_w, grad_b, X, Y, order, chunk,
+                           rows, net, loss, inv_b, MINUS_ONE)
     return total
 
 

@@ -64,39 +64,42 @@ ROWS_PER_JOB = 4  # rows of a later layer's weights per update job (``_update_fo
 SAMPLES_PER_JOB = 4  # samples per job from z¹ on (``_rest_of_four_samples``)
 
 
-# The batch's column lists: a counting sort of its samples' input lists by position, in
-# parallel by blocks of samples: count, place the blocks (``_place_block_columns``, on one
-# thread), fill.  Each phase its own call from ``tiled_rows``, like every other pass.
-
-@jit_parallel
-def _count_columns(scratch, X, order, start, n_rows, net, tiles):
-    for block in prange(_n_blocks(n_rows, tiles)):
-        _count_block_columns(scratch, X, order, start, n_rows, net, tiles, np.int64(block))
-
-
-@jit_parallel
-def _fill_columns(scratch, X, order, start, n_rows, net, tiles):
-    for block in prange(_n_blocks(n_rows, tiles)):
-        _fill_block_columns(scratch, X, order, start, n_rows, net, tiles, np.int64(block))
+# The phases of a batch (the module docstring's steps; the column lists are counted, placed
+# on one thread, then filled): each is one parallel region over its jobs, and all of them
+# are one compiled parallel loop, ``_run_jobs``, told the phase by its first argument.  Numba
+# compiles every parallel loop as functions of its own, with its callees linked in and
+# optimised again; one loop, with a batch's rows and update in one function
+# (``_fused.batch_step``), took W3's first ``fit`` with no cache from 45.6-45.7 s to
+# 38.8-41.4 s on a slow 2-core machine (issue 14).  A region's start-up is the same.
+COUNT, FILL, FIRST_LAYER, REST, UPDATE_FIRST, UPDATE_LATER = range(6)
 
 
 @jit_parallel
-def _first_layer_tiles(scratch, w, bias, X, order, start, n_rows, net, tiles):
-    """z¹ of every sample, by jobs of (tile of columns, block of samples)."""
-    n_tiles = (net.pads[1] + tiles.forward - 1) // tiles.forward
-    n_blocks = _n_blocks(n_rows, tiles)
-    for job in prange(n_tiles * n_blocks):
-        tile, block = divmod(np.int64(job), n_blocks)  # prange's index may be unsigned
-        _first_layer_job(scratch, w, bias, X, order, start, n_rows, net, tiles, tile, block)
-
-
-@jit_parallel
-def _rest_of_samples(scratch, w, bias, Y, order, start, n_rows, net, loss, inv_b):
-    """From z¹ on, four samples per job (``_rest_of_four_samples``)."""
-    for job in prange((n_rows + SAMPLES_PER_JOB - 1) // SAMPLES_PER_JOB):
-        s0 = np.int64(job) * SAMPLES_PER_JOB  # prange's index may be unsigned
-        _rest_of_four_samples(scratch, w, bias, Y, order, start, s0,
-                              min(SAMPLES_PER_JOB, n_rows - s0), net, loss, inv_b)
+def _run_jobs(phase, n_jobs, scratch, w, bias, X, Y, order, start, n_rows, net, tiles, loss,
+              scale):
+    """The phase's jobs 0 … n_jobs − 1, shared among the threads.  ``scale``: 1/B for the
+    rows' δ (REST), −η for the updates; ``w`` the weights read, or updated by the updates.
+    Callers pass the phase as ``np.int64`` (a literal would compile the loop again)."""
+    for j in prange(n_jobs):
+        job = np.int64(j)  # prange's index may be unsigned
+        if phase == COUNT:
+            _count_block_columns(scratch, X, order, start, n_rows, net, tiles, job)
+        elif phase == FILL:
+            _fill_block_columns(scratch, X, order, start, n_rows, net, tiles, job)
+        elif phase == FIRST_LAYER:
+            tile, block = divmod(job, _n_blocks(n_rows, tiles))
+            _first_layer_job(scratch, w, bias, X, order, start, n_rows, net, tiles, tile,
+                             block)
+        elif phase == REST:
+            s0 = job * SAMPLES_PER_JOB
+            _rest_of_four_samples(scratch, w, bias, Y, order, start, s0,
+                                  min(SAMPLES_PER_JOB, n_rows - s0), net, loss, scale)
+        elif phase == UPDATE_FIRST:
+            c0 = job * tiles.update
+            _update_first_layer_job(w, scratch, n_rows, net, scale, c0,
+                                    min(net.pads[1], c0 + tiles.update), job)
+        else:
+            _update_later_rows_job(w, scratch, n_rows, net, scale, job)
 
 
 # The jobs: each a function without reference counting (``_jit.jit_no_refcount``) that the
@@ -366,40 +369,31 @@ def sum_in_order(total, values, n):
 
 @jit_inline
 def tiled_rows(tiles, total, scratch, w, bias, X, Y, order, start, n_rows, net, loss, inv_b):
-    """``_fused.batch_rows`` on the tiled passes (phases 1–3 of the module docstring)."""
-    _count_columns(scratch, X, order, start, n_rows, net, tiles)
-    _place_block_columns(scratch, net.sizes[0], _n_blocks(n_rows, tiles))
-    _fill_columns(scratch, X, order, start, n_rows, net, tiles)
-    _first_layer_tiles(scratch, w, bias, X, order, start, n_rows, net, tiles)
-    _rest_of_samples(scratch, w, bias, Y, order, start, n_rows, net, loss, inv_b)
+    """``_fused.batch_step``'s rows on the tiled passes (phases 1–3 of the module docstring)."""
+    n_blocks = _n_blocks(n_rows, tiles)
+    n_tiles = (net.pads[1] + tiles.forward - 1) // tiles.forward
+    args = (scratch, w, bias, X, Y, order, start, n_rows, net, tiles, np.int64(loss),
+            np.float32(inv_b))
+    _run_jobs(np.int64(COUNT), n_blocks, *args)
+    _place_block_columns(scratch, net.sizes[0], n_blocks)
+    _run_jobs(np.int64(FILL), n_blocks, *args)
+    _run_jobs(np.int64(FIRST_LAYER), n_tiles * n_blocks, *args)
+    _run_jobs(np.int64(REST), (n_rows + SAMPLES_PER_JOB - 1) // SAMPLES_PER_JOB, *args)
     return sum_in_order(total, scratch.losses, 2 * n_rows)
 
 
-@jit_parallel
-def _update_first_layer_tiles(w, scratch, n_rows, net, neg, tiles):
-    """Wᵀ⁰ by tiles of columns, one job each."""
-    width = net.pads[1]
-    for job in prange((width + tiles.update - 1) // tiles.update):
-        c0 = np.int64(job) * tiles.update  # prange's index may be unsigned
-        _update_first_layer_job(w, scratch, n_rows, net, neg, c0,
-                                min(width, c0 + tiles.update), np.int64(job))
-
-
-@jit_parallel
-def _update_later_rows(w, scratch, n_rows, net, neg):
-    """The later layers' weights, ROWS_PER_JOB rows of one layer per job."""
-    n_jobs = 0
-    for layer in range(1, net.sizes.shape[0] - 1):
-        n_jobs += (net.sizes[layer + 1] + ROWS_PER_JOB - 1) // ROWS_PER_JOB
-    for job in prange(n_jobs):
-        _update_later_rows_job(w, scratch, n_rows, net, neg, np.int64(job))
-
-
 @jit_inline
-def tiled_update(tiles, w, bias, scratch, X, order, start, n_rows, net, learning_rate):
-    """``_fused.batch_update`` on the tiled passes (phase 4)."""
+def tiled_update(tiles, w, bias, scratch, X, Y, order, start, n_rows, net, loss,
+                 learning_rate):
+    """``_fused.batch_step``'s update on the tiled passes (phase 4): Wᵀ⁰ by tiles of
+    columns, the later layers' weights ROWS_PER_JOB rows of one layer per job, then the
+    biases."""
     neg = np.float32(-learning_rate)
-    _update_first_layer_tiles(w, scratch, n_rows, net, neg, tiles)
-    if net.sizes.shape[0] > 2:
-        _update_later_rows(w, scratch, n_rows, net, neg)
+    args = (scratch, w, bias, X, Y, order, start, n_rows, net, tiles, np.int64(loss), neg)
+    _run_jobs(np.int64(UPDATE_FIRST), (net.pads[1] + tiles.update - 1) // tiles.update, *args)
+    n_later = 0
+    for layer in range(1, net.sizes.shape[0] - 1):
+        n_later += (net.sizes[layer + 1] + ROWS_PER_JOB - 1) // ROWS_PER_JOB
+    if n_later > 0:
+        _run_jobs(np.int64(UPDATE_LATER), n_later, *args)
     update_biases(bias, scratch.deltas, n_rows, net, neg)

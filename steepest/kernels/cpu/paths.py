@@ -90,10 +90,10 @@ def tiles_for(sizes, batch, threads):
     """``Tiles`` for batches of ``batch`` rows on ``threads`` threads: forward tiles of whole
     32-lane passes, at most FORWARD_TILE_MAX wide, the batch cut into blocks so that there
     are two forward jobs per thread and a block per thread at least (the column lists are
-    sorted by blocks, ``_tiled._count_columns``); update tiles of whole 32-lane (128-byte)
-    pairs of cache lines, one job per thread where the width allows: two threads writing
-    the two lines of one pair (16-lane tiles) ran 2.5× slower than one thread, as the
-    cores' adjacent-line prefetchers fought over the pairs."""
+    sorted by blocks, ``_tiled._count_block_columns``); update tiles of whole 32-lane
+    (128-byte) pairs of cache lines, one job per thread where the width allows: two threads
+    writing the two lines of one pair (16-lane tiles) ran 2.5× slower than one thread, as
+    the cores' adjacent-line prefetchers fought over the pairs."""
     width = _round_up(int(sizes[1]), LANES)
     n_forward = -(-width // FORWARD_TILE_MAX)
     forward = _round_up(-(-width // n_forward), 2 * LANES)
