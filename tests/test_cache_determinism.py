@@ -29,6 +29,7 @@ import hashlib, json, sys
 import numpy as np
 from steepest.kernels import codes, cpu
 from steepest.kernels.cpu import _fused, loops
+from steepest.kernels.cpu.loops import NO_PROBE
 from steepest.kernels.cpu import optimizer_loops as loops_opt
 
 def digest(*arrays):
@@ -93,20 +94,22 @@ def tiled():  # the tiled passes across threads (_tiled.py): loaded from the cac
     from steepest.kernels.cpu._tiled import Tiles
     tiles = Tiles(32, 32, 7)
     p = params0.copy()
-    value = loops.sgd_epoch_minibatch_tiled(p, sizes, acts, loss, X, Y, order, 50, lr, tiles)
-    full = loops.gd_step_full_batch_tiled(p, sizes, acts, loss, X, Y, lr, tiles)
+    value = loops.sgd_epoch_minibatch_tiled(p, sizes, acts, loss, X, Y, order, 50, lr, tiles,
+                                            NO_PROBE)
+    full = loops.gd_step_full_batch_tiled(p, sizes, acts, loss, X, Y, lr, tiles, NO_PROBE)
     state = np.zeros((codes.STATE_SLOTS[codes.ADAM], n_params), np.float32)
     step = np.zeros(1, np.int64)
     hyper = np.array([0.01, 0.0, 0.9, 0.999, 1e-8], np.float32)
     adam = loops_opt.optimizer_epoch_minibatch_tiled(p, state, step, sizes, acts, loss,
-                                                     codes.ADAM, hyper, X, Y, order, 40, tiles)
+                                                     codes.ADAM, hyper, X, Y, order, 40, tiles,
+                                                     NO_PROBE)
     return digest(p, state, step, np.array([value, full, adam], np.float32))
 
 runs = [minibatch, per_sample, full_batch, adam, predict, sweep, tiled]
 if sys.argv[1] == "reverse":
     runs.reverse()
 hashes = {run.__name__: run() for run in runs}
-entries = [loops.sgd_epoch_minibatch_fused, cpu.sgd_epoch_per_sample,
+entries = [loops.sgd_epoch_minibatch_fused, loops.sgd_epoch_per_sample_fused,
            loops.gd_step_full_batch_fused, loops_opt.optimizer_epoch_minibatch_fused,
            _fused.fused_inference, cpu.sweep_sgd_epoch, loops.sgd_epoch_minibatch_tiled,
            loops.gd_step_full_batch_tiled, loops_opt.optimizer_epoch_minibatch_tiled]
@@ -158,7 +161,8 @@ X = (rng.random((37, 40)) * (rng.random((37, 40)) < 0.3)).astype(np.float32)
 Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 37)]
 params = (rng.standard_normal(40 * 70 + 70 + 70 * 4 + 4) * 0.3).astype(np.float32)
 loops.sgd_epoch_minibatch_tiled(params, sizes, acts, codes.CROSS_ENTROPY, X, Y,
-                                rng.permutation(37), 16, np.float32(0.1), Tiles(32, 32, 5))
+                                rng.permutation(37), 16, np.float32(0.1), Tiles(32, 32, 5),
+                                loops.NO_PROBE)
 print(json.dumps(bool(np.isfinite(params).all())))
 """
 

@@ -43,14 +43,17 @@ sizes, acts = np.array([4, 3, 2]), np.array([1, 4])
 X, Y = np.ones((5, 4), np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 0]]
 params = np.ones(23, np.float32)
 from steepest.kernels.cpu import _fused, _tiled, loops
+from steepest.kernels.cpu.loops import NO_PROBE
 from steepest.kernels.cpu._tiled import Tiles
 tiles = Tiles(32, 32, 2)
-loops.sgd_epoch_minibatch_fused(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1))
+loops.sgd_epoch_minibatch_fused(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1),
+                               NO_PROBE)
 loops.sgd_epoch_minibatch_tiled(params, sizes, acts, 1, X, Y, np.arange(5), 2, np.float32(0.1),
-                                tiles)
+                                tiles, NO_PROBE)
 cpu.sgd_epoch_per_sample(params, sizes, acts, 0, X, Y, np.arange(5), np.float32(0.1))
-loops.gd_step_full_batch_fused(params, sizes, acts, 0, X, Y, np.float32(0.1))
-loops.gd_step_full_batch_tiled(params, sizes, acts, 0, X, Y, np.float32(0.1), tiles)
+loops.gd_step_full_batch_fused(params, sizes, acts, 0, X, Y, np.float32(0.1), NO_PROBE)
+loops.gd_step_full_batch_tiled(params, sizes, acts, 0, X, Y, np.float32(0.1), tiles,
+                              NO_PROBE)
 out = np.empty((5, 2), np.float32)
 cpu.network_forward(out, params, sizes, acts, X)
 grads = np.empty_like(params)
@@ -60,7 +63,7 @@ cpu.dense_forward(z, X, W, b)
 cpu.dense_backward_input(np.empty_like(X), z, W)
 cpu.dense_backward_params(np.empty_like(W), np.empty_like(b), z, X)
 KERNELS = [loops.sgd_epoch_minibatch_fused, loops.sgd_epoch_minibatch_tiled,
-           cpu.sgd_epoch_per_sample, loops.gd_step_full_batch_fused,
+           loops.sgd_epoch_per_sample_fused, loops.gd_step_full_batch_fused,
            loops.gd_step_full_batch_tiled, _fused.fused_inference, cpu.network_gradient,
            cpu.dense_forward, cpu.dense_backward_input, cpu.dense_backward_params,
            # the tiled passes' jobs, which the parallel loops of _tiled.py call

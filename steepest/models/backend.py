@@ -44,9 +44,10 @@ class Backend:
     # that runs the same kernels and path: what fit's warm-up trains, so that epoch 1 does
     # not compile
     warm_up_shape: Callable
-    # (grads, params, sizes, activations, loss, X, Y, batch_size or None, rows) -> loss:
-    # ``network_gradient`` on the path of epochs of ``rows`` in batches of ``batch_size``,
-    # fit's gradient probe, so that it runs the code its epochs compiled
+    # (grads, params, sizes, activations, loss, X, Y, batch_size or None, rows, plain_sgd)
+    # -> loss: ``network_gradient`` by the code that runs epochs of ``rows`` in batches of
+    # ``batch_size`` by plain SGD or another optimiser: fit's gradient probe, so that it
+    # compiles nothing of its own
     gradient_for_epochs: Callable
 
 
@@ -130,7 +131,7 @@ def _cuda_warm_up_shape(sizes, batch_size, n_samples):
 
 
 def _cuda_gradient_for_epochs(grads, params, sizes, activations, loss, X, Y, batch_size,
-                              n_samples):
+                              n_samples, plain_sgd):
     # one gradient kernel serves the epochs of every launch plan
     from ..kernels import cuda
 

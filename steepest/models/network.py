@@ -145,8 +145,8 @@ class _Run:
     state_dev: object
     step_dev: object
     probe_dev: tuple
-    # (batch_size or None, rows) of the epochs, whose path the probe takes; None over MPI,
-    # where the ranks split the batches (the probe then takes network_gradient's)
+    # (batch_size or None, rows, plain SGD or not) of the epochs, whose compiled loop the
+    # probe runs; None over MPI, where the ranks split the batches (network_gradient then)
     probe_epochs: tuple | None
     accuracy_rows: object
     start_loss: float
@@ -818,7 +818,8 @@ class Network:
         run = _Run(X_dev=k.to_device(X), Y_dev=k.to_device(Y), params_dev=k.to_device(self._params),
                    state=state, step=step, state_dev=k.to_device(state), step_dev=k.to_device(step),
                    probe_dev=(k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe])),
-                   probe_epochs=None if plan.replicas is not None else (plan.batch_size, n),
+                   probe_epochs=None if plan.replicas is not None else (plan.batch_size, n,
+                                                                        plan.opt.plain_sgd),
                    accuracy_rows=None, start_loss=0.0, warned=set())
         if plan.truth is not None:
             run.accuracy_rows = [(row_slice(X, start, stop), Y[start:stop], plan.truth[start:stop])

@@ -722,24 +722,40 @@ def _packed(params, net):
 
 @jit_inline
 def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, learning_rate,
-                    tiles):
+                    tiles, probe):
     """Mini-batch (batch_size ≥ 1) SGD epoch on the fused path; returns the mean loss.
     ``tiles``: None, or the tiled passes' ``_tiled.Tiles`` (``batch_step``).
+
+    With a (P,) ``probe`` (else an empty array), no epoch: the gradient of the mean loss
+    over all rows of X at ``params`` goes into it and that loss is returned, by the same
+    steps and so with the same bits as ``fused_gradient`` (fit's gradient probe run by the
+    epoch's compiled loop, ``loops.py``): GRADIENT_CHUNK rows per batch step, each adding
+    its Σ δ aᵀ (δ carrying 1/N) into a zeroed gradient ("θ ← θ − (−1)·Σ δ aᵀ").
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int
     """
     check_activations(activations)
     check_loss(loss)
-    n = order.shape[0]
-    capacity = max(1, min(batch_size, n))
+    probing = probe.shape[0] > 0
+    rows = np.arange(n_samples(X)) if probing else order
+    n = rows.shape[0]
+    capacity = max(1, min(GRADIENT_CHUNK if probing else batch_size, n))
     net = fused_layout(sizes, activations)
     theta, w, bias = _packed(params, net)
-    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), capacity, tiles)
+    grad = np.zeros(theta.shape[0] if probing else 0, np.float32)
+    update_w, update_b = (grad[:net.w_total], grad[net.w_total:]) if probing else (w, bias)
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, rows), capacity, tiles)
+    inv_n = ONE / np.float32(n)
     total = ZERO
     for start in range(0, n, capacity):
         n_rows = min(capacity, n - start)
-        total = batch_step(tiles, total, scratch, w, bias, w, bias, X, Y, order, start, n_rows,
-                           net, loss, ONE / np.float32(n_rows), learning_rate)
+        inv_b, rate = (inv_n, MINUS_ONE) if probing else (ONE / np.float32(n_rows),
+                                                          learning_rate)
+        total = batch_step(tiles, total, scratch, w, bias, update_w, update_b, X, Y, rows,
+                           start, n_rows, net, loss, inv_b, rate)
+    if probing:
+        unpack_params(probe, update_w, update_b, net)
+        return total * inv_n
     unpack_params(params, w, bias, net)
     return total / np.float32(n)
 
@@ -763,7 +779,7 @@ def accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_rows,
 
 @jit_inline
 def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer, hyper, X,
-                          Y, order, batch_size, tiles):
+                          Y, order, batch_size, tiles, probe):
     """A mini-batch epoch by any optimiser on the fused path; returns the mean loss.
 
     Every optimiser's update is elementwise, so it runs on the packed layout with the
@@ -773,13 +789,19 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     α = hyper[HYPER_L2] ≠ 0, ``l2_penalty`` first adds (α/B)·W to the weights' gradient —
     the packed θ holds all weights first, [weights | biases], so θ[:w_total] — and ½α‖W‖²
     to the loss (``reference.optimizer_epoch_minibatch``).
+    With a (P,) ``probe`` (else an empty array), no epoch: the gradient of the mean loss
+    over all rows of X at ``params`` into it, and that loss, with ``fused_gradient``'s
+    bits (as ``fused_sgd_epoch``).
+
     params (P,), state (slots, P), step (1,) int64 updated in place; hyper (N_HYPER,)
     float32 (or the 5 slots of before α: α = 0)
     """
     check_activations(activations)
     check_loss(loss)
-    n = order.shape[0]
-    batch = max(1, min(batch_size, n))
+    probing = probe.shape[0] > 0
+    rows = np.arange(n_samples(X)) if probing else order
+    n = rows.shape[0]
+    batch = n if probing else max(1, min(batch_size, n))
     net = fused_layout(sizes, activations)
     theta, w, bias = _packed(params, net)
     w_total = net.w_total
@@ -787,15 +809,18 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     for k in range(state.shape[0]):
         pack_params(packed_state[k, :w_total], packed_state[k, w_total:], state[k], net)
     grad = np.empty(theta.shape[0], np.float32)
-    scratch = batch_scratch(net, X, inputs_are_sparse(X, order), min(batch, GRADIENT_CHUNK),
-                            tiles)
+    scratch = batch_scratch(net, X, inputs_are_sparse(X, rows),
+                            max(1, min(batch, GRADIENT_CHUNK)), tiles)
     alpha = hyper_slot(hyper, HYPER_L2)
     total = ZERO
     for start in range(0, n, batch):
         n_batch = min(batch, n - start)
         grad[:] = 0
-        total = accumulate_gradient(total, grad, theta, scratch, X, Y, order, start, n_batch,
+        total = accumulate_gradient(total, grad, theta, scratch, X, Y, rows, start, n_batch,
                                     net, loss, ONE / np.float32(n_batch), tiles)
+        if probing:  # one batch of all rows: fused_gradient's steps
+            unpack_params(probe, grad[:w_total], grad[w_total:], net)
+            return total * (ONE / np.float32(n))
         if alpha != ZERO:
             total += l2_penalty(grad, theta, w_total, alpha, n_batch)
         optimizer_step(theta, packed_state, step, grad, optimizer, hyper)

@@ -10,6 +10,13 @@ The mini-batch and full-batch loops are compiled twice: on the fused path, one t
 which give the same bits.  The public names ask ``paths.training_path`` which to run, from
 the widths, the batch and the threads; the fused twins also serve the sweeps, which run one
 network per thread.
+
+Each compiled loop takes a last argument ``probe``: an empty array to train, or a (P,) array
+to compute, instead of an epoch, the gradient of the mean loss over all rows of X at
+``params`` into it and return that loss (``network_gradient``).  That is ``fit``'s gradient
+probe after each epoch (``network.network_gradient_for_epochs``): run by the loop its epochs
+compiled, it needs no compiled function of its own, whose compile linked and optimised the
+forward and backward passes once more (2.6 s of the CLI's cold 27 s, issue 14).
 """
 
 import numpy as np
@@ -19,21 +26,25 @@ from ._jit import jit
 from .optimizers import sgd_step
 from .paths import training_path
 
+# the loops' ``probe`` argument for an epoch (module docstring); inside compiled code,
+# ``np.empty(0, np.float32)``: a global array would be typed read-only, another signature
+NO_PROBE = np.empty(0, np.float32)
+
 
 @jit
 def sgd_epoch_minibatch_fused(params, sizes, activations, loss, X, Y, order, batch_size,
-                              learning_rate):
-    """``sgd_epoch_minibatch`` on the fused path, one thread."""
+                              learning_rate, probe):
+    """``sgd_epoch_minibatch`` on the fused path, one thread (``probe``: module docstring)."""
     return fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
-                           learning_rate, None)
+                           learning_rate, None, probe)
 
 
 @jit
 def sgd_epoch_minibatch_tiled(params, sizes, activations, loss, X, Y, order, batch_size,
-                              learning_rate, tiles):
+                              learning_rate, tiles, probe):
     """``sgd_epoch_minibatch`` on the tiled passes (``tiles``: a ``_tiled.Tiles``)."""
     return fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
-                           learning_rate, tiles)
+                           learning_rate, tiles, probe)
 
 
 def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_size,
@@ -48,37 +59,47 @@ def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_siz
     plan = training_path(sizes, batch_size, order.shape[0])
     if plan.tiles is None:
         return sgd_epoch_minibatch_fused(params, sizes, activations, loss, X, Y, order,
-                                         batch_size, learning_rate)
+                                         batch_size, learning_rate, NO_PROBE)
     return sgd_epoch_minibatch_tiled(params, sizes, activations, loss, X, Y, order,
-                                     batch_size, learning_rate, plan.tiles)
+                                     batch_size, learning_rate, plan.tiles, NO_PROBE)
 
 
 @jit
+def sgd_epoch_per_sample_fused(params, sizes, activations, loss, X, Y, order, learning_rate,
+                               probe):
+    """``sgd_epoch_per_sample`` (``probe``: module docstring)."""
+    # np.int64(1), not 1: a literal would compile a second specialisation of the epoch
+    return fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, np.int64(1),
+                           learning_rate, None, probe)
+
+
 def sgd_epoch_per_sample(params, sizes, activations, loss, X, Y, order, learning_rate):
     """One epoch of per-sample SGD: an update after every sample, in ``order``.
 
     params (P,) updated in place; X (N, IN), Y (N, OUT), order (N,) int -> mean loss
     """
-    # np.int64(1), not 1: a literal would compile a second specialisation of the epoch
-    return fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, np.int64(1),
-                           learning_rate, None)
+    return sgd_epoch_per_sample_fused(params, sizes, activations, loss, X, Y, order,
+                                      learning_rate, NO_PROBE)
 
 
 @jit
-def gd_step_full_batch_fused(params, sizes, activations, loss, X, Y, learning_rate):
-    """``gd_step_full_batch`` on the fused path, one thread."""
-    grads = np.empty_like(params)
+def gd_step_full_batch_fused(params, sizes, activations, loss, X, Y, learning_rate, probe):
+    """``gd_step_full_batch`` on the fused path, one thread (``probe``: module docstring)."""
+    grads = probe if probe.shape[0] else np.empty_like(params)
     value = fused_gradient(grads, params, sizes, activations, loss, X, Y, None)
-    sgd_step(params, grads, learning_rate)
+    if not probe.shape[0]:
+        sgd_step(params, grads, learning_rate)
     return value
 
 
 @jit
-def gd_step_full_batch_tiled(params, sizes, activations, loss, X, Y, learning_rate, tiles):
+def gd_step_full_batch_tiled(params, sizes, activations, loss, X, Y, learning_rate, tiles,
+                             probe):
     """``gd_step_full_batch`` on the tiled passes (``tiles``: a ``_tiled.Tiles``)."""
-    grads = np.empty_like(params)
+    grads = probe if probe.shape[0] else np.empty_like(params)
     value = fused_gradient(grads, params, sizes, activations, loss, X, Y, tiles)
-    sgd_step(params, grads, learning_rate)
+    if not probe.shape[0]:
+        sgd_step(params, grads, learning_rate)
     return value
 
 
@@ -92,6 +113,7 @@ def gd_step_full_batch(params, sizes, activations, loss, X, Y, learning_rate):
     """
     plan = training_path(sizes, None, len(Y))
     if plan.tiles is None:
-        return gd_step_full_batch_fused(params, sizes, activations, loss, X, Y, learning_rate)
+        return gd_step_full_batch_fused(params, sizes, activations, loss, X, Y, learning_rate,
+                                        NO_PROBE)
     return gd_step_full_batch_tiled(params, sizes, activations, loss, X, Y, learning_rate,
-                                    plan.tiles)
+                                    plan.tiles, NO_PROBE)

@@ -11,6 +11,7 @@ same maths, δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ �
 import numpy as np
 
 from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SIGMOID, SOFTMAX
+from . import loops, optimizer_loops
 from ._fused import fused_gradient, fused_inference
 from ._jit import jit
 from ._maths import LOSS_CODES
@@ -69,20 +70,39 @@ def network_gradient(grads, params, sizes, activations, loss, X, Y):
     return fused_gradient(grads, params, sizes, activations, loss, X, Y, None)
 
 
-@jit
-def network_gradient_tiled(grads, params, sizes, activations, loss, X, Y, tiles):
-    """``network_gradient`` on the tiled passes (``tiles``: a ``_tiled.Tiles``); the same
-    gradient to float32 rounding.   params (P,), X (B, IN), Y (B, OUT) -> grads (P,)"""
-    return fused_gradient(grads, params, sizes, activations, loss, X, Y, tiles)
-
-
 def network_gradient_for_epochs(grads, params, sizes, activations, loss, X, Y, batch_size,
-                                n_samples):
-    """``network_gradient`` on the path (``paths.training_path``) of epochs of ``n_samples``
-    rows in batches of ``batch_size`` (None: full batch): fit's gradient probe, which so
-    runs the passes its epochs compiled.  On the fused path for epochs that train tiled,
-    the probe alone compiled the fused passes: 7 s of a cold W3 fit's 34 s (issue 14)."""
+                                n_samples, plain_sgd):
+    """``network_gradient``, computed by the compiled loop that runs epochs of ``n_samples``
+    rows in batches of ``batch_size`` (None: full batch) by plain SGD (``plain_sgd``) or
+    another optimiser, on their path (``paths.training_path``): fit's gradient probe.
+
+    The loops take it as a mode (their ``probe`` argument, ``loops.py``), so the probe
+    compiles nothing of its own.  As a compiled function of its own it linked and optimised
+    the forward and backward passes once more: 2.6 s of the CLI's cold 27 s; and on the
+    fused path, for epochs that train tiled, it compiled the fused passes for itself alone:
+    8.2 s of a cold W3 fit's 38.9 s (issue 14).  Same bits as ``network_gradient`` on that
+    path (both are ``_fused.fused_gradient``).
+    """
+    rate, no_order = np.float32(0), np.empty(0, np.int64)  # unread: not an epoch
+    full = batch_size is None or batch_size >= n_samples
+    if not plain_sgd:  # fit: optimizer_epoch_minibatch, a full batch as a batch of N rows
+        batch = n_samples if batch_size is None else batch_size
+        tiles = training_path(sizes, batch, n_samples).tiles
+        shared = (params, np.empty((0, 0), np.float32), np.zeros(1, np.int64), sizes,
+                  activations, loss, np.int64(0), np.zeros(0, np.float32), X, Y, no_order,
+                  batch)
+        if tiles is None:
+            return optimizer_loops.optimizer_epoch_minibatch_fused(*shared, grads)
+        return optimizer_loops.optimizer_epoch_minibatch_tiled(*shared, tiles, grads)
+    if batch_size == 1:  # fit: sgd_epoch_per_sample
+        return loops.sgd_epoch_per_sample_fused(params, sizes, activations, loss, X, Y,
+                                                no_order, rate, grads)
     tiles = training_path(sizes, batch_size, n_samples).tiles
+    shape = (params, sizes, activations, loss, X, Y)
+    if full:  # fit: gd_step_full_batch
+        if tiles is None:
+            return loops.gd_step_full_batch_fused(*shape, rate, grads)
+        return loops.gd_step_full_batch_tiled(*shape, rate, tiles, grads)
     if tiles is None:
-        return network_gradient(grads, params, sizes, activations, loss, X, Y)
-    return network_gradient_tiled(grads, params, sizes, activations, loss, X, Y, tiles)
+        return loops.sgd_epoch_minibatch_fused(*shape, no_order, batch_size, rate, grads)
+    return loops.sgd_epoch_minibatch_tiled(*shape, no_order, batch_size, rate, tiles, grads)

@@ -6,27 +6,32 @@ so Momentum, Adagrad, RMSProp and Adam train on the same fused path as SGD: each
 gradient comes from the per-sample forward/backward of ``_fused.py`` (or its tiled passes
 across threads, ``_tiled.py``, as ``paths.training_path`` chooses), then ``optimizer_step``
 updates every parameter.
+
+As in ``loops.py``, the compiled loops' last argument ``probe`` (an empty array, or a (P,)
+array for the gradient at ``params`` instead of an epoch) lets ``fit``'s gradient probe run
+the loop its epochs compiled.
 """
 
 from ._fused import fused_optimizer_epoch
 from ._jit import jit
+from .loops import NO_PROBE
 from .paths import training_path
 
 
 @jit
 def optimizer_epoch_minibatch_fused(params, state, step, sizes, activations, loss, optimizer,
-                                    hyper, X, Y, order, batch_size):
+                                    hyper, X, Y, order, batch_size, probe):
     """``optimizer_epoch_minibatch`` on the fused path, one thread."""
     return fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer,
-                                 hyper, X, Y, order, batch_size, None)
+                                 hyper, X, Y, order, batch_size, None, probe)
 
 
 @jit
 def optimizer_epoch_minibatch_tiled(params, state, step, sizes, activations, loss, optimizer,
-                                    hyper, X, Y, order, batch_size, tiles):
+                                    hyper, X, Y, order, batch_size, tiles, probe):
     """``optimizer_epoch_minibatch`` on the tiled passes (``tiles``: a ``_tiled.Tiles``)."""
     return fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimizer,
-                                 hyper, X, Y, order, batch_size, tiles)
+                                 hyper, X, Y, order, batch_size, tiles, probe)
 
 
 def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, optimizer, hyper,
@@ -47,7 +52,8 @@ def optimizer_epoch_minibatch(params, state, step, sizes, activations, loss, opt
     plan = training_path(sizes, batch_size, order.shape[0])
     if plan.tiles is None:
         return optimizer_epoch_minibatch_fused(params, state, step, sizes, activations, loss,
-                                               optimizer, hyper, X, Y, order, batch_size)
+                                               optimizer, hyper, X, Y, order, batch_size,
+                                               NO_PROBE)
     return optimizer_epoch_minibatch_tiled(params, state, step, sizes, activations, loss,
                                            optimizer, hyper, X, Y, order, batch_size,
-                                           plan.tiles)
+                                           plan.tiles, NO_PROBE)

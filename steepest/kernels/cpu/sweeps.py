@@ -26,15 +26,17 @@ def sweep_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
     params (K, P) updated in place; learning_rates (K,); active (K,) int; losses (K,)
     """
     full_batch = batch_size >= order.shape[0]
+    no_probe = np.empty(0, np.float32)  # train (``loops.py``)
     for k in prange(params.shape[0]):
         if not active[k]:
             losses[k] = np.nan
         elif full_batch:
             losses[k] = gd_step_full_batch_fused(params[k], sizes, activations, loss, X, Y,
-                                                 learning_rates[k])
+                                                 learning_rates[k], no_probe)
         else:
             losses[k] = sgd_epoch_minibatch_fused(params[k], sizes, activations, loss, X, Y,
-                                                  order, batch_size, learning_rates[k])
+                                                  order, batch_size, learning_rates[k],
+                                                  no_probe)
 
 
 @jit_parallel
@@ -47,10 +49,12 @@ def sweep_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     params (K, P), state (K, slots, P), step (K, 1) updated in place; hyper (K, N_HYPER);
     active (K,) int; losses (K,)
     """
+    no_probe = np.empty(0, np.float32)  # train (``loops.py``)
     for k in prange(params.shape[0]):
         if active[k]:
             losses[k] = optimizer_epoch_minibatch_fused(params[k], state[k], step[k], sizes,
                                                         activations, loss, optimizer,
-                                                        hyper[k], X, Y, order, batch_size)
+                                                        hyper[k], X, Y, order, batch_size,
+                                                        no_probe)
         else:
             losses[k] = np.nan
