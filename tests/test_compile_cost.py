@@ -9,7 +9,8 @@ never compiles its callees) the calls a user makes, dense and sparse inputs, sma
 (serial and threaded inference), every training loop, and lists every kernel of the package
 with a literal in one of its signatures.  It also lists what compiled ``network_gradient``:
 fit's gradient probe runs in the epochs' own compiled loop (``kernels/cpu/loops.py``), so
-no fit compiles a gradient kernel of its own.
+no fit compiles a gradient kernel of its own; and for which rows the inference kernel
+compiled: once, for the dense rows, where the training accuracy read the compacted ones too.
 """
 
 import json
@@ -37,8 +38,9 @@ for options in (dict(), dict(activation="relu", output="softmax", loss="cross_en
     for rows in (X[:10], X):  # serial and threaded inference
         net.predict(rows)
         net.evaluate(rows, y[:len(rows)])
-from steepest.kernels.cpu import network
+from steepest.kernels.cpu import _fused, network
 gradient = [str(signature) for signature in network.network_gradient.signatures]
+inference = [str(signature[5]) for signature in _fused.fused_inference.signatures]
 
 kernels = [obj for obj in gc.get_objects() if isinstance(obj, CPUDispatcher)
            and obj.py_func.__module__.startswith("steepest.")]
@@ -46,7 +48,7 @@ assert len(kernels) > 20, len(kernels)
 literal = [(kernel.py_func.__qualname__, [str(a) for a in signature if "Literal" in str(a)])
            for kernel in kernels for signature in kernel.signatures
            if any("Literal" in str(a) for a in signature)]
-print(json.dumps({"literal": literal, "gradient": gradient}))
+print(json.dumps({"literal": literal, "gradient": gradient, "inference": inference}))
 """
 
 
@@ -69,3 +71,10 @@ def test_fit_compiles_no_gradient_kernel_of_its_own(compiled):
     # linked and optimised the forward and backward passes once more (2.6 s of the CLI's
     # cold 27 s); the epochs' loop computes it now (its probe argument)
     assert compiled["gradient"] == []
+
+
+def test_fit_predict_and_evaluate_compile_inference_once_for_dense_rows(compiled):
+    # fit(epochs=2) trains on X's compacted rows; its training accuracy read them too, and
+    # compiled the inference kernel a second time (9-10 s of the main job's cold start)
+    assert len(compiled["inference"]) == 1, compiled["inference"]
+    assert compiled["inference"][0].startswith("array(float32, 2d, C")

@@ -311,6 +311,33 @@ def test_fit_compacts_mostly_zero_X_once_with_the_same_weights(rng, monkeypatch)
     assert seen[-1] == "ndarray"
 
 
+def test_training_accuracy_reads_the_callers_dense_rows_not_the_compacted_copy(rng,
+                                                                              monkeypatch):
+    """The accuracy after each epoch read the compacted rows, so a multi-epoch fit compiled
+    the inference kernel for them besides the dense rows of predict, evaluate and the
+    validation set (9-10 s of the main job's cold start); it reads the caller's own array
+    now (same bits: test_fit_on_scipy_sparse_equals_fit_on_dense), and a converted copy of
+    X is not kept for it."""
+    X = sparse_X(rng, 300, 40, 0.15)
+    y = rng.integers(0, 4, 300)
+    seen = []
+    evaluate = cpu.network_evaluate
+
+    def spy(out, params, sizes, activations, loss, X, Y):
+        seen.append(type(X).__name__)
+        return evaluate(out, params, sizes, activations, loss, X, Y)
+
+    monkeypatch.setattr(cpu, "network_evaluate", spy)
+    net = steepest.Network([40, 16, 4], seed=1)
+    history = net.fit(X, y, epochs=2, batch_size=10, learning_rate=0.5,
+                      validation_data=(X[:50], y[:50]))
+    assert len(history["accuracy"]) == 2 and seen and set(seen) == {"ndarray"}
+    seen.clear()  # float64 X: its float32 copy is compacted and dropped
+    steepest.Network([40, 16, 4], seed=1).fit(X.astype(np.float64), y, epochs=2,
+                                              batch_size=10, learning_rate=0.5)
+    assert seen and set(seen) == {"SparseRows"}
+
+
 def test_training_features_compacts_only_mostly_zero_dense_inputs(rng):
     sparse = sparse_X(rng, 500, 50, 0.1)
     rows = training_features(sparse, 50, compact=True)

@@ -52,6 +52,7 @@ from .validation import (
     check_finite,
     check_fraction,
     check_positive_real,
+    rows_as_given,
     training_features,
 )
 
@@ -128,10 +129,18 @@ class _FitPlan:
     checkpoint: object
     checkpoint_every: int
     replicas: object = None  # distributed.Replicas when fit trains over MPI, else None
+    # the rows the training accuracy reads: X's rows as the caller gave them
+    # (validation.rows_as_given); None: X
+    accuracy_X: object = None
 
     @property
     def world_size(self):
         return 1 if self.replicas is None else self.replicas.size
+
+    @property
+    def metric_rows(self):
+        """The rows of X that the training accuracy reads."""
+        return self.X if self.accuracy_X is None else self.accuracy_X
 
 
 @dataclass
@@ -640,24 +649,28 @@ class Network:
                 return self._run_fit(plan)
 
     def _training_data(self, X, y, validation_data, validation_split, compact, trains):
-        """The checked training arrays, the network's multilabel once it trains on them and
-        the validation set: (X, Y, truth, multilabel, validation)."""
+        """The checked training arrays, the network's multilabel once it trains on them, the
+        validation set and the rows the training accuracy reads (``rows_as_given``):
+        (X, Y, truth, multilabel, validation, accuracy_X)."""
+        given = X
         X = training_features(X, self.sizes[0], compact, finite_in_epoch=trains)
+        accuracy_X = rows_as_given(given, X)
         kind = self._kind_for(y)
         Y, truth = self._targets(y, n_rows(X), kind)
         validation = self._validation_set(validation_data, validation_split, X, Y, truth, kind)
         if validation_split is not None:
             n_train = n_rows(X) - n_rows(validation[0])
             X, Y = row_slice(X, 0, n_train), Y[:n_train]
+            accuracy_X = row_slice(accuracy_X, 0, n_train)
             truth = None if truth is None else truth[:n_train]
         multilabel = True if kind == "multilabel" else self.multilabel
-        return X, Y, truth, multilabel, validation
+        return X, Y, truth, multilabel, validation, accuracy_X
 
     def _plan_fit(self, data, epochs, batch_size, learning_rate, shuffle, verbose, callbacks,
                   lr_schedule, checkpoint, checkpoint_every, optimizer, replicas=None):
         """Every other argument checked and resolved against the network's training state,
         before anything changes: a ``_FitPlan`` (``data`` from ``_training_data``)."""
-        X, Y, truth, multilabel, validation = data
+        X, Y, truth, multilabel, validation, accuracy_X = data
         epochs = check_count(epochs, "epochs", 0)
         if learning_rate is not None:
             learning_rate = check_positive_real(learning_rate, "learning_rate")
@@ -680,7 +693,8 @@ class Network:
             if not replicas.lead:  # rank 0 owns the progress bar and the files
                 verbose, checkpoint = 0, None
         return _FitPlan(X, Y, truth, multilabel, epochs, batch_size, opt, bool(shuffle), validation,
-                        verbose, callbacks, schedule, checkpoint, checkpoint_every, replicas)
+                        verbose, callbacks, schedule, checkpoint, checkpoint_every, replicas,
+                        accuracy_X)
 
     def _plan_signature(self, plan):
         """What must be the same on every rank of a distributed fit, keyed by the argument
@@ -822,8 +836,8 @@ class Network:
                                                                         plan.opt.plain_sgd),
                    accuracy_rows=None, start_loss=0.0, warned=set())
         if plan.truth is not None:
-            run.accuracy_rows = [(row_slice(X, start, stop), Y[start:stop], plan.truth[start:stop])
-                                 for start, stop in _accuracy_blocks(n)]
+            run.accuracy_rows = [(row_slice(plan.metric_rows, start, stop), Y[start:stop],
+                                  plan.truth[start:stop]) for start, stop in _accuracy_blocks(n)]
         if plan.epochs:
             run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev,
                                                   run.probe_epochs)[0]

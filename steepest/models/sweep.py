@@ -352,7 +352,8 @@ class _Sweep:
             probe = min(n, PROBE_ROWS)
             self.probe_dev = (k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe]))
             self.blocks = None if plan.truth is None else [
-                (row_slice(X, a, b), Y[a:b], plan.truth[a:b]) for a, b in _accuracy_blocks(n)]
+                (row_slice(plan.metric_rows, a, b), Y[a:b], plan.truth[a:b])
+                for a, b in _accuracy_blocks(n)]
             if plan.epochs:
                 warmup = self._warm_up()
                 for run in self.runs:

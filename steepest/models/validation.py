@@ -117,6 +117,23 @@ def training_features(X, n_inputs, compact, name="X", finite_in_epoch=False):
     return _compacted(X, name)
 
 
+def rows_as_given(given, X):
+    """The rows ``fit``'s own metrics (the training accuracy) read: the caller's dense array
+    ``given`` itself where ``X`` is its compacted copy (``training_features``), else ``X``.
+
+    Inference gives the same bits on both kinds of rows, and on the dense ones it compiles
+    once for ``fit``, ``predict``, ``evaluate`` and a dense validation set together: on the
+    compacted rows it compiled a second time (9-10 s of a multi-epoch ``fit``'s cold start,
+    issue 14).  Kept only when it is the caller's own float32 array (a view, no memory): a
+    converted copy is not kept beside the compacted one.
+    """
+    from ..kernels.rows import SparseRows
+
+    own = (isinstance(given, np.ndarray) and given.ndim == 2 and given.dtype == np.float32
+           and given.flags.c_contiguous and given.flags.writeable)
+    return given if own and isinstance(X, SparseRows) else X
+
+
 def _compacted(X, name):
     """X's nonzero entries as ``SparseRows``, or ValueError if X is not finite."""
     from ..kernels.cpu._inputs import compact_rows, count_nonzero_rows
