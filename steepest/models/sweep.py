@@ -351,9 +351,12 @@ class _Sweep:
             self.X_dev, self.Y_dev = k.to_device(X), k.to_device(Y)
             probe = min(n, PROBE_ROWS)
             self.probe_dev = (k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe]))
+            # the training accuracy on X's rows as the sweep trains on them (compacted where
+            # fit would read the caller's own, plan.metric_rows): the same bits, and the pass
+            # runs K times an epoch, 1.2 ms quicker each on compacted MNIST rows (W1), where
+            # the one compile it saves happens once
             self.blocks = None if plan.truth is None else [
-                (row_slice(plan.metric_rows, a, b), Y[a:b], plan.truth[a:b])
-                for a, b in _accuracy_blocks(n)]
+                (row_slice(X, a, b), Y[a:b], plan.truth[a:b]) for a, b in _accuracy_blocks(n)]
             if plan.epochs:
                 warmup = self._warm_up()
                 for run in self.runs:
