@@ -789,6 +789,7 @@ def fused_optimizer_epoch(params, state, step, sizes, activations, loss, optimiz
     α = hyper[HYPER_L2] ≠ 0, ``l2_penalty`` first adds (α/B)·W to the weights' gradient —
     the packed θ holds all weights first, [weights | biases], so θ[:w_total] — and ½α‖W‖²
     to the loss (``reference.optimizer_epoch_minibatch``).
+
     With a (P,) ``probe`` (else an empty array), no epoch: the gradient of the mean loss
     over all rows of X at ``params`` into it, and that loss, with ``fused_gradient``'s
     bits (as ``fused_sgd_epoch``).
