@@ -130,17 +130,12 @@ class _FitPlan:
     checkpoint_every: int
     replicas: object = None  # distributed.Replicas when fit trains over MPI, else None
     # the rows the training accuracy reads: X's rows as the caller gave them
-    # (validation.rows_as_given); None: X
+    # (validation.rows_as_given)
     accuracy_X: object = None
 
     @property
     def world_size(self):
         return 1 if self.replicas is None else self.replicas.size
-
-    @property
-    def metric_rows(self):
-        """The rows of X that the training accuracy reads."""
-        return self.X if self.accuracy_X is None else self.accuracy_X
 
 
 @dataclass
@@ -836,7 +831,7 @@ class Network:
                                                                         plan.opt.plain_sgd),
                    accuracy_rows=None, start_loss=0.0, warned=set())
         if plan.truth is not None:
-            run.accuracy_rows = [(row_slice(plan.metric_rows, start, stop), Y[start:stop],
+            run.accuracy_rows = [(row_slice(plan.accuracy_X, start, stop), Y[start:stop],
                                   plan.truth[start:stop]) for start, stop in _accuracy_blocks(n)]
         if plan.epochs:
             run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev,

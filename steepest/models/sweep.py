@@ -352,7 +352,7 @@ class _Sweep:
             probe = min(n, PROBE_ROWS)
             self.probe_dev = (k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe]))
             # the training accuracy on X's rows as the sweep trains on them (compacted where
-            # fit would read the caller's own, plan.metric_rows): the same bits, and the pass
+            # fit would read the caller's own, plan.accuracy_X): the same bits, and the pass
             # runs K times an epoch, 1.2 ms quicker each on compacted MNIST rows (W1), where
             # the one compile it saves happens once
             self.blocks = None if plan.truth is None else [

@@ -84,7 +84,6 @@ def network_gradient_for_epochs(grads, params, sizes, activations, loss, X, Y, b
     path (both are ``_fused.fused_gradient``).
     """
     rate, no_order = np.float32(0), np.empty(0, np.int64)  # unread: not an epoch
-    full = batch_size is None or batch_size >= n_samples
     if not plain_sgd:  # fit: optimizer_epoch_minibatch, a full batch as a batch of N rows
         batch = n_samples if batch_size is None else batch_size
         tiles = training_path(sizes, batch, n_samples).tiles
@@ -99,7 +98,7 @@ def network_gradient_for_epochs(grads, params, sizes, activations, loss, X, Y, b
                                                 no_order, rate, grads)
     tiles = training_path(sizes, batch_size, n_samples).tiles
     shape = (params, sizes, activations, loss, X, Y)
-    if full:  # fit: gd_step_full_batch
+    if batch_size is None or batch_size >= n_samples:  # fit: gd_step_full_batch
         if tiles is None:
             return loops.gd_step_full_batch_fused(*shape, rate, grads)
         return loops.gd_step_full_batch_tiled(*shape, rate, tiles, grads)
