@@ -348,6 +348,33 @@ def test_training_features_compacts_only_mostly_zero_dense_inputs(rng):
     assert training_features(dense, 50, compact=True) is dense
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compaction_split_over_threads_gives_numpys_rows(rng, monkeypatch, threads):
+    """The compaction runs in spans of rows on threads of their own (issue 15): every span
+    lands at its own place, a row with no nonzero included, whatever the split; and a NaN
+    or inf in any span, the last one's last row too, is refused."""
+    import numba
+
+    from steepest.models import validation
+    from steepest.models.threads import numba_threads
+
+    monkeypatch.setattr(validation, "MIN_SPAN_ROWS", 7)
+    X = sparse_X(rng, 101, 30, 0.15)
+    X[60] = 0
+    with numba_threads(min(threads, numba.config.NUMBA_NUM_THREADS)):
+        spans = validation._row_spans(len(X))
+        assert len(spans) == numba.get_num_threads() and spans[-1][1] == len(X)
+        rows = training_features(X, 30, compact=True)
+        expected = rows_of(X)
+        for field in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(rows, field), getattr(expected, field))
+        for bad_row in (spans[-1][0], len(X) - 1):
+            bad = X.copy()
+            bad[bad_row, 4] = np.inf
+            with pytest.raises(ValueError, match="X contains NaN or inf"):
+                training_features(bad, 30, compact=True)
+
+
 def test_check_features_names_the_argument_for_sparse_input():
     with pytest.raises(ValueError, match="X has 5 features per sample but the network expects 4"):
         check_features(sp.csr_matrix((3, 5), dtype=np.float32), 4)
