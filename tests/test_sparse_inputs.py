@@ -2,6 +2,7 @@
 public API and the scikit-learn wrappers, with the results of the same rows given dense;
 the compaction of mostly-zero dense X in ``fit``; finiteness checked in compiled code."""
 
+import sys
 import tracemalloc
 
 import numpy as np
@@ -355,6 +356,7 @@ def test_compaction_split_over_threads_gives_numpys_rows(rng, monkeypatch, threa
     or inf in any span, the last one's last row too, is refused."""
     import numba
 
+    from steepest.kernels.cpu.spans import spans
     from steepest.models import validation
     from steepest.models.threads import numba_threads
 
@@ -362,17 +364,41 @@ def test_compaction_split_over_threads_gives_numpys_rows(rng, monkeypatch, threa
     X = sparse_X(rng, 101, 30, 0.15)
     X[60] = 0
     with numba_threads(min(threads, numba.config.NUMBA_NUM_THREADS)):
-        spans = validation._row_spans(len(X))
-        assert len(spans) == numba.get_num_threads() and spans[-1][1] == len(X)
+        row_spans = spans(len(X), validation.MIN_SPAN_ROWS)
+        assert len(row_spans) == numba.get_num_threads() and row_spans[-1][1] == len(X)
         rows = training_features(X, 30, compact=True)
         expected = rows_of(X)
         for field in ("indptr", "indices", "data"):
             np.testing.assert_array_equal(getattr(rows, field), getattr(expected, field))
-        for bad_row in (spans[-1][0], len(X) - 1):
+        for bad_row in (row_spans[-1][0], len(X) - 1):
             bad = X.copy()
             bad[bad_row, 4] = np.inf
             with pytest.raises(ValueError, match="X contains NaN or inf"):
                 training_features(bad, 30, compact=True)
+
+
+def _compact_in_spans(X):
+    from steepest.kernels.cpu.spans import in_threads
+
+    assert in_threads(lambda a, b: np.count_nonzero(X[a:b]), [(0, 50), (50, len(X))]) == [
+        np.count_nonzero(X[:50]), np.count_nonzero(X[50:])]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork: Linux only")
+def test_spans_run_in_a_forked_child_after_the_parent_used_them(rng):
+    # the span threads are started once per process; a fork's child has none of them and
+    # starts its own (a pool carried over from the parent would wait forever)
+    import multiprocessing
+
+    X = sparse_X(rng, 100, 30, 0.2)
+    _compact_in_spans(X)
+    child = multiprocessing.get_context("fork").Process(target=_compact_in_spans, args=(X,))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
 
 
 def test_check_features_names_the_argument_for_sparse_input():

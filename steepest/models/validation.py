@@ -16,6 +16,9 @@ import numpy as np
 # take at most 1.5 × 22% = 33% of X's bytes (int16 positions + float32 values)
 COMPACT_DENSITY = 0.22
 DENSITY_SAMPLE_ROWS = 256
+# the compaction splits X into spans of at least this many rows: a thread's start (0.1 ms)
+# is then small against its span (about 2 ms on MNIST)
+MIN_SPAN_ROWS = 4096
 
 
 def check_features(X, n_inputs, name="X", finite=True):
@@ -138,51 +141,26 @@ def _compacted(X, name):
     """X's nonzero entries as ``SparseRows``, or ValueError if X is not finite.
 
     Two passes over X (count each row's nonzeros and check finiteness, then copy them),
-    each split into spans of rows that run at the same time on Numba's threads' worth of
-    Python threads: the compiled passes release the GIL, the spans write disjoint parts of
-    the arrays, and the result is the same whatever the split.  No parallel loop is
-    compiled for it (seconds of a cold start, issue 14); on MNIST it takes 18 ms instead
-    of 24-35 ms on the 2-core machine (issue 15: a sweep compacts once for all its
-    networks)."""
+    each split into spans of rows on Python threads (``kernels/cpu/spans.py``); the spans
+    write disjoint parts of the arrays, so the result is the same whatever the split.  On
+    MNIST it takes 18 ms instead of 24-35 ms on the 2-core machine (issue 15: a sweep
+    compacts once for all its networks)."""
     from ..kernels.cpu._inputs import compact_rows, count_nonzero_rows
+    from ..kernels.cpu.spans import in_threads, spans
     from ..kernels.rows import SparseRows, index_dtype
 
-    spans = _row_spans(X.shape[0])
+    row_spans = spans(X.shape[0], MIN_SPAN_ROWS)
     indptr = np.zeros(X.shape[0] + 1, np.int64)
-    finite = _in_threads(lambda a, b: count_nonzero_rows(indptr[a + 1:b + 1], X[a:b]), spans)
+    finite = in_threads(lambda a, b: count_nonzero_rows(indptr[a + 1:b + 1], X[a:b]),
+                        row_spans)
     if not all(finite):
         raise ValueError(f"{name} contains NaN or inf (or values too large for float32)")
     np.cumsum(indptr, out=indptr)
     # allocated here, by NumPy, so that tracemalloc sees them
     indices = np.empty(indptr[-1], index_dtype(X.shape[1]))
     data = np.empty(indptr[-1], np.float32)
-    _in_threads(lambda a, b: compact_rows(indices, data, indptr[a:b], X[a:b]), spans)
+    in_threads(lambda a, b: compact_rows(indices, data, indptr[a:b], X[a:b]), row_spans)
     return SparseRows(indptr, indices, data, X.shape[1])
-
-
-# a span of fewer rows costs more in thread start-up than it saves (about 2 ms on MNIST)
-MIN_SPAN_ROWS = 4096
-
-
-def _row_spans(n):
-    """(start, stop) of near-equal spans covering n rows: one per Numba thread (its current
-    count: ``fit(threads=...)`` and MPI ranks lower it), none under MIN_SPAN_ROWS rows."""
-    import numba
-
-    parts = max(1, min(numba.get_num_threads(), n // MIN_SPAN_ROWS))
-    cuts = [n * i // parts for i in range(parts + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
-
-
-def _in_threads(function, spans):
-    """[function(start, stop) for each span], the spans on threads of their own when there
-    are several; an exception in any span is raised here."""
-    if len(spans) == 1:
-        return [function(*spans[0])]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(len(spans)) as pool:
-        return list(pool.map(lambda span: function(*span), spans))
 
 
 def _is_sparse(X):

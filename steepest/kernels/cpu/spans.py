@@ -1,0 +1,55 @@
+"""Work split into spans that run at the same time on Python threads.
+
+The compiled functions release the GIL (``_jit.JIT_OPTIONS``: nogil), so Python threads
+calling one on disjoint spans of rows run on separate cores, with no parallel loop
+(``prange``) compiled: numba builds each parallel loop as functions of their own, which
+cost seconds of a cold start (issue 14).  For work of milliseconds, not less: handing a
+span to a waiting thread costs about 0.1 ms on the 2-core machine, against 10-150 µs for
+one of numba's parallel regions.  Used by the compaction of a mostly-zero X
+(``models/validation.py``).
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+# the threads that run the spans after the first, started once per process (a fork's
+# child, which has none of its parent's threads, starts its own): a thread started per
+# call costs 0.12 ms, a waiting one 0.07 ms
+_pool = None
+_pool_pid = None
+
+
+def spans(n, min_size):
+    """(start, stop) of near-equal spans covering range(n): one per Numba thread (its count
+    in the calling thread: ``fit(threads=...)`` and MPI ranks lower it), each of at least
+    ``min_size`` items, and at least one."""
+    import numba
+
+    parts = max(1, min(numba.get_num_threads(), n // min_size))
+    cuts = [n * i // parts for i in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def in_threads(function, spans):
+    """[function(start, stop) for each span]: the first on the calling thread, the others on
+    the pool's threads; an exception in any span is raised here, after all have ended."""
+    if len(spans) == 1:
+        return [function(*spans[0])]
+    others = [_threads().submit(function, *span) for span in spans[1:]]
+    try:
+        first = function(*spans[0])
+    finally:
+        for future in others:
+            future.exception()  # wait: the spans write into the caller's arrays
+    return [first] + [future.result() for future in others]
+
+
+def _threads():
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        import numba
+
+        _pool = ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                   thread_name_prefix="steepest-span")
+        _pool_pid = os.getpid()
+    return _pool
