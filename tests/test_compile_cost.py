@@ -48,7 +48,10 @@ assert len(kernels) > 20, len(kernels)
 literal = [(kernel.py_func.__qualname__, [str(a) for a in signature if "Literal" in str(a)])
            for kernel in kernels for signature in kernel.signatures
            if any("Literal" in str(a) for a in signature)]
-print(json.dumps({"literal": literal, "gradient": gradient, "inference": inference}))
+parallel = [kernel.py_func.__qualname__ for kernel in kernels
+            if kernel.targetoptions.get("parallel") and kernel.signatures]
+print(json.dumps({"literal": literal, "gradient": gradient, "inference": inference,
+                  "parallel": parallel}))
 """
 
 
@@ -78,3 +81,10 @@ def test_fit_predict_and_evaluate_compile_inference_once_for_dense_rows(compiled
     # compiled the inference kernel a second time (9-10 s of the main job's cold start)
     assert len(compiled["inference"]) == 1, compiled["inference"]
     assert compiled["inference"][0].startswith("array(float32, 2d, C")
+
+
+def test_inference_and_small_fits_compile_no_parallel_loop(compiled):
+    # inference on 1,024 rows or more split them with a parallel loop (prange), which numba
+    # builds as functions of their own: 2.4-3 s of the CLI's cold start; Python threads
+    # share the rows now (kernels/cpu/spans.py)
+    assert compiled["parallel"] == []

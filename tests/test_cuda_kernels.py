@@ -243,6 +243,21 @@ def test_network_forward_and_gradient(cuda_set, rng, sizes, acts, loss):
     assert_close(value, ref_value, rtol=1e-5)
 
 
+def test_network_forward_blocks_matches_the_reference(cuda_set, rng):
+    # fit's training accuracy: several runs of rows, each into its own out, in one call
+    kernels, cuda = cuda_set
+    sizes, acts = np.array([6, 5, 3]), np.array([codes.TANH, codes.SOFTMAX])
+    params, X, _ = _network_inputs(rng, list(sizes), 30)
+    spans = [(0, 7), (7, 8), (12, 30)]
+    outs = [cuda.to_device(np.full((b - a, 3), np.nan, np.float32)) for a, b in spans]
+    kernels.network_forward_blocks(outs, cuda.to_device(params.astype(np.float32)), sizes, acts,
+                                   [cuda.to_device(X[a:b].astype(np.float32)) for a, b in spans])
+    ref_outs = [np.full((b - a, 3), np.nan) for a, b in spans]
+    reference.network_forward_blocks(ref_outs, params, sizes, acts, [X[a:b] for a, b in spans])
+    for out, ref_out in zip(outs, ref_outs):
+        assert_close(out.copy_to_host(), ref_out, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("optimizer,batch_size", [("adam", 4), ("momentum", 19)])
 def test_optimizer_epoch_minibatch(cuda_set, rng, optimizer, batch_size):
     kernels, cuda = cuda_set

@@ -209,6 +209,29 @@ def test_cpu_network_evaluate_on_many_rows_runs_in_parallel_blocks(rng, loss, ou
     assert cpu.network_evaluate(again, f32(params), sizes, acts, code, f32(X), f32(Y)) == value
 
 
+def test_cpu_inference_gives_the_same_bits_on_any_number_of_threads(rng):
+    # the rows' blocks go to Python threads (kernels/cpu/spans.py); the loss adds the
+    # blocks' sums in block order, so neither it nor any output depends on the split
+    import numba
+
+    from steepest.models.threads import numba_threads
+
+    sizes = np.array([9, 7, 3])
+    acts = np.array([codes.TANH, codes.SOFTMAX], np.int64)
+    params = f32(rng.standard_normal(_n_params(sizes)))
+    n = 3001  # a short last block
+    X, Y = f32(rng.standard_normal((n, 9))), f32(np.eye(3)[rng.integers(0, 3, n)])
+    results = []
+    for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        out = np.empty((n, 3), np.float32)
+        with numba_threads(threads):
+            loss = cpu.network_evaluate(out, params, sizes, acts, codes.CROSS_ENTROPY, X, Y)
+        results.append((loss, out))
+    for loss, out in results[1:]:
+        assert loss == results[0][0]
+        np.testing.assert_array_equal(out, results[0][1])
+
+
 def test_reference_states_the_exact_formulas():
     # one-hot cross-entropy: logsumexp(z) − z_true; binary: softplus(z) − y·z, per unit
     z = np.array([[1000.0, 0.0, -1000.0]])

@@ -91,6 +91,26 @@ def test_network_forward(rng, zero_share, n):
     assert_close(out, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("lengths", [[9], [1250] * 8, [3, 2000, 1, 700]])
+def test_network_forward_blocks_is_network_forward_of_each_block(rng, lengths):
+    # one call shares all the blocks' rows among the threads (fit's training accuracy);
+    # each block's outputs are network_forward's on it, bit for bit, and the reference's
+    sizes, acts = np.array([29, 18, 4]), np.array([codes.RELU, codes.SOFTMAX])
+    X, _, params = _problem(rng, list(sizes), sum(lengths), 0.85, "mse")
+    X, p32 = X.astype(np.float32), params.astype(np.float32)
+    cuts = np.cumsum([0] + lengths)
+    blocks = [X[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+    outs = [np.full((len(block), 4), np.nan, np.float32) for block in blocks]
+    cpu.network_forward_blocks(outs, p32, sizes, acts, blocks)
+    for out, block in zip(outs, blocks):
+        alone = np.empty_like(out)
+        cpu.network_forward(alone, p32, sizes, acts, block)
+        np.testing.assert_array_equal(out, alone)
+        expected = np.empty(out.shape)
+        reference.network_forward(expected, params, sizes, acts, block.astype(np.float64))
+        assert_close(out, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_one_layer_network_and_single_sample(rng):
     X, Y, params = _problem(rng, [6, 2], 1, 0.5, "mse")
     p32, got, p64, want = _run_both(params, [6, 2], [codes.SIGMOID], "mse", X, Y,

@@ -52,6 +52,7 @@ __all__ = [
     "cross_entropy_loss_backward", "dense_backward_input", "dense_backward_params",
     "dense_forward", "gd_step_full_batch", "identity_backward", "identity_forward",
     "loss_value", "mse_loss", "mse_loss_backward", "network_evaluate", "network_forward",
+    "network_forward_blocks",
     "network_gradient", "output_delta", "relu_backward", "relu_forward", "sgd_epoch_minibatch",
     "sgd_epoch_per_sample", "sgd_step", "sigmoid_backward", "sigmoid_forward",
     "softmax_backward", "softmax_cross_entropy_backward", "softmax_forward", "tanh_backward",
@@ -456,6 +457,16 @@ def network_forward(out, params, sizes, activations, X):
     params (P,), sizes (L+1,), activations (L,), X (N, sizes[0]) -> out (N, sizes[-1])
     """
     out[...] = _forward(params, sizes, activations, X)[0][-1]
+
+
+def network_forward_blocks(outs, params, sizes, activations, blocks):
+    """``network_forward`` of each array of rows in ``blocks`` into the array of ``outs`` at
+    its place (fit's training accuracy reads several runs of rows after each epoch).
+
+    outs [(N_b, sizes[-1])], blocks [(N_b, sizes[0])]
+    """
+    for out, X in zip(outs, blocks, strict=True):
+        network_forward(out, params, sizes, activations, X)
 
 
 def network_evaluate(out, params, sizes, activations, loss, X, Y):

@@ -31,7 +31,12 @@ from .losses import (
     sigmoid_binary_cross_entropy_backward,
     softmax_cross_entropy_backward,
 )
-from .network import network_evaluate, network_forward, network_gradient
+from .network import (
+    network_evaluate,
+    network_forward,
+    network_forward_blocks,
+    network_gradient,
+)
 from .optimizer_loops import optimizer_epoch_minibatch
 from .optimizers import (
     adagrad_step,
@@ -57,6 +62,7 @@ __all__ = [
     "cross_entropy_loss_backward", "dense_backward_input", "dense_backward_params",
     "dense_forward", "gd_step_full_batch", "identity_backward", "identity_forward",
     "loss_value", "mse_loss", "mse_loss_backward", "network_evaluate", "network_forward",
+    "network_forward_blocks",
     "network_gradient", "output_delta", "relu_backward", "relu_forward", "sgd_epoch_minibatch",
     "sgd_epoch_per_sample", "sgd_step", "sigmoid_backward", "sigmoid_forward",
     "softmax_backward", "softmax_cross_entropy_backward", "softmax_forward", "tanh_backward",

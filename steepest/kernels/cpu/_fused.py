@@ -23,7 +23,7 @@ fits with the rest: ``kernels/DESIGN.md``.
 from collections import namedtuple
 
 import numpy as np
-from numba import prange, types
+from numba import types
 from numba.extending import overload
 
 from ..codes import HYPER_L2, RELU, SIGMOID, SOFTMAX, TANH
@@ -37,7 +37,7 @@ from ._inputs import (
     prefetch_sample,
     sample_inputs,
 )
-from ._jit import JIT_OPTIONS, jit, jit_inline, jit_no_refcount, jit_parallel
+from ._jit import JIT_OPTIONS, jit, jit_inline, jit_no_refcount
 from ._layout import fused_layout, pack_params, unpack_params
 from ._maths import (
     ONE,
@@ -72,11 +72,11 @@ from .optimizers import hyper_slot, l2_penalty, optimizer_step
 MINUS_ONE = np.float32(-1.0)
 
 MAX_STORED_BATCH = 256  # larger batches find their nonzeros again for the update
-# Inference on this many rows splits them across threads, in jobs of PARALLEL_ROW_BLOCK rows.
-# Small enough for each of fit's eight blocks of training-accuracy rows (1,250 each, from
-# 12,500 rows up) to be shared: W3's took 3.1 ms each on one thread, a region's start costs
-# 10-150 µs.  The blocks are a fixed size, so a loss summed over them does not depend on
-# the threads.
+# Inference on this many rows splits them across threads, in blocks of PARALLEL_ROW_BLOCK
+# rows (``network.py``).  Small enough for each of fit's eight blocks of training-accuracy
+# rows (1,250 each, from 12,500 rows up) to be shared: W3's took 3.1 ms each on one thread,
+# a thread's start costs about 0.1 ms.  The blocks are a fixed size, so a loss summed over
+# them does not depend on the threads.
 PARALLEL_MIN_ROWS = 1024
 PARALLEL_ROW_BLOCK = 128
 PREFETCH_AHEAD = 4      # samples ahead whose input row is requested from memory
@@ -893,44 +893,28 @@ def evaluate_rows(out, w, bias, X, Y, first, last_row, sparse, net, loss):
     return total
 
 
-@jit_parallel
-def evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss):
-    """``evaluate_rows`` over all of X in blocks of PARALLEL_ROW_BLOCK rows, across threads;
-    the blocks' sums are added in block order, so the loss does not depend on the threads."""
-    n = n_samples(X)
-    n_blocks = (n + PARALLEL_ROW_BLOCK - 1) // PARALLEL_ROW_BLOCK
-    sums = np.empty(n_blocks, np.float32)
-    for block in prange(n_blocks):
-        first = block * PARALLEL_ROW_BLOCK
-        sums[block] = evaluate_rows(out, w, bias, X, Y, first,
-                                    min(n, first + PARALLEL_ROW_BLOCK), sparse, net, loss)
-    total = ZERO
-    for block in range(n_blocks):
-        total += sums[block]
-    return total
-
-
 @jit
-def fused_inference(out, params, sizes, activations, loss, X, Y):
-    """Output activations for every row of X on the fused path, and the mean over the rows
-    of each one's loss against Y taken exactly from z at its output layer where
+def fused_inference(out, params, sizes, activations, loss, X, Y, sums, first_block,
+                    last_block):
+    """Output activations on the fused path for the rows of X in blocks [first_block,
+    last_block) of PARALLEL_ROW_BLOCK rows, and in sums[block] the sum over each block's
+    rows of their losses against Y, each taken exactly from z at its output layer where
     ``loss_from_logits`` (else 0: the other losses need only the outputs, ``network.py``,
-    and Y is not read).   X (N, IN), Y (N, OUT) -> out (N, OUT), returns the loss
+    and Y is not read).   X (N, IN), Y (N, OUT) -> out (N, OUT), sums (blocks,)
 
     One kernel for ``network_forward`` and ``network_evaluate``, so that a user who calls
-    both compiles it once.  Inference has no sample-to-sample dependence, so from
-    PARALLEL_MIN_ROWS rows on the rows are split across threads: one parallel region per
-    call, whose 10–150 µs start-up (measured on a busy 2-core machine) is small against a
-    thousand rows or more.
+    both compiles it once.  Inference has no sample-to-sample dependence: ``network.py``
+    hands disjoint runs of blocks to Python threads, with no parallel loop compiled (one
+    cost 2.4-3 s of the CLI's cold start, issue 14); the blocks are a fixed size, so a loss
+    summed over them in order does not depend on the threads.
     """
     check_loss(loss)
     n = n_samples(X)
     net, w, bias, sparse = _inference_setup(params, sizes, activations, X)
-    if n >= PARALLEL_MIN_ROWS:
-        total = evaluate_rows_parallel(out, w, bias, X, Y, sparse, net, loss)
-    else:
-        total = evaluate_rows(out, w, bias, X, Y, np.int64(0), n, sparse, net, loss)
-    return total / np.float32(n)
+    for block in range(first_block, last_block):
+        first = block * PARALLEL_ROW_BLOCK
+        sums[block] = evaluate_rows(out, w, bias, X, Y, first,
+                                    min(n, first + PARALLEL_ROW_BLOCK), sparse, net, loss)
 
 
 @jit_inline

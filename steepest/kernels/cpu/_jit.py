@@ -57,8 +57,10 @@ jit_inline = numba.njit(inline="always", **JIT_OPTIONS)
 # training up to 10% (W2).  Such a function must not create arrays (np.empty, copies):
 # numba refuses to compile one that does.
 jit_no_refcount = numba.njit(_nrt=False, **JIT_OPTIONS)
-# Only where one parallel region covers thousands of rows (inference): a region costs
-# 10-150 µs here, which per-sample or per-batch training work cannot pay back.
+# Only where one parallel region covers much work (the tiled passes of large batches, the
+# sweeps' networks): a region costs 10-150 µs here, and numba compiles each parallel loop as
+# functions of their own, seconds of a cold start.  Inference and the compaction share
+# their rows among Python threads instead (``spans.py``).
 jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)
 # For a sum whose order is part of the result (the tiled passes add their per-sample losses
 # in the fused path's order): without reassociation LLVM cannot vectorise it into partial

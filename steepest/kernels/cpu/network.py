@@ -8,15 +8,24 @@ same maths, δᴸ = ∂L/∂aᴸ ⊙ f′(zᴸ), δˡ = (Wˡ⁺¹)ᵀδˡ⁺¹ �
 ``reference.network_gradient``, which the tests hold these to.
 """
 
+from itertools import groupby
+from operator import itemgetter
+
 import numpy as np
 
 from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SIGMOID, SOFTMAX
+from ..rows import n_rows
 from . import loops, optimizer_loops
-from ._fused import fused_gradient, fused_inference
+from ._fused import PARALLEL_MIN_ROWS, PARALLEL_ROW_BLOCK, fused_gradient, fused_inference
 from ._jit import jit
 from ._maths import LOSS_CODES
 from .losses import loss_value
 from .paths import training_path
+from .spans import in_threads, spans
+
+# a thread's share of inference: at least this many runs of rows, so that PARALLEL_MIN_ROWS
+# rows are the fewest shared between two threads
+MIN_SHARE_RUNS = PARALLEL_MIN_ROWS // (2 * PARALLEL_ROW_BLOCK)
 
 
 def network_forward(out, params, sizes, activations, X):
@@ -28,8 +37,18 @@ def network_forward(out, params, sizes, activations, X):
     # network, zero inputs skipped, _fused.py), asked for a loss it does not take (MSE: from
     # the outputs, by the caller) and so given no target rows: one kernel compiled for
     # predict and evaluate, not one each (issue 14)
-    fused_inference(out, params, sizes, activations, MSE, X,
-                    np.empty((0, out.shape[1]), np.float32))
+    network_forward_blocks([out], params, sizes, activations, [X])
+
+
+def network_forward_blocks(outs, params, sizes, activations, blocks):
+    """``network_forward`` of each array of rows in ``blocks`` into the array of ``outs`` at
+    its place, in one call: the rows of all the blocks are shared among the threads at once
+    (fit's training accuracy after each epoch reads eight runs of rows).
+
+    outs [(N_b, sizes[-1])], blocks [(N_b, sizes[0])]
+    """
+    no_targets = np.empty((0, sizes[-1]), np.float32)
+    _inference(outs, params, sizes, activations, MSE, blocks, [no_targets] * len(blocks))
 
 
 def network_evaluate(out, params, sizes, activations, loss, X, Y):
@@ -45,10 +64,41 @@ def network_evaluate(out, params, sizes, activations, loss, X, Y):
     """
     if loss not in LOSS_CODES:  # before any work
         raise ValueError("loss: unknown loss code")
-    value = fused_inference(out, params, sizes, activations, loss, X, Y)
+    sums = _inference([out], params, sizes, activations, loss, [X], [Y])[0]
+    # the rows' losses, their blocks' sums added in block order (np.cumsum adds one float32
+    # after another), so the same whatever the threads
+    value = np.cumsum(sums)[-1] / np.float32(n_rows(X))
     if _loss_from_logits(loss, activations[-1]):
         return value
     return loss_value(out, Y, loss)
+
+
+def _inference(outs, params, sizes, activations, loss, blocks, targets):
+    """``_fused.fused_inference`` over every array of rows in ``blocks`` into its out, its
+    targets in ``targets``: their runs of PARALLEL_ROW_BLOCK rows shared among Python threads
+    (``spans.py``) from PARALLEL_MIN_ROWS rows on, a thread taking a contiguous share.  For
+    each array, the sums of its runs' losses (``fused_inference``).
+
+    Python threads, not a parallel loop: numba compiles a parallel loop as functions of its
+    own, 2.4-3 s of the CLI's cold start (issue 14), and the compiled kernel releases the GIL.
+    """
+    runs = [-(-n_rows(X) // PARALLEL_ROW_BLOCK) for X in blocks]
+    sums = [np.zeros(max(1, count), np.float32) for count in runs]
+    if sum(runs) < 2 * MIN_SHARE_RUNS:  # one thread: no sharing to arrange
+        for b, count in enumerate(runs):
+            fused_inference(outs[b], params, sizes, activations, loss, blocks[b], targets[b],
+                            sums[b], 0, count)
+        return sums
+    jobs = [(b, run) for b, count in enumerate(runs) for run in range(count)]
+
+    def share(start, stop):
+        for b, runs in groupby(jobs[start:stop], key=itemgetter(0)):
+            runs = [run for _, run in runs]
+            fused_inference(outs[b], params, sizes, activations, loss, blocks[b], targets[b],
+                            sums[b], runs[0], runs[-1] + 1)
+
+    in_threads(share, spans(len(jobs), MIN_SHARE_RUNS))
+    return sums
 
 
 def _loss_from_logits(loss, code):

@@ -5,8 +5,9 @@ calling one on disjoint spans of rows run on separate cores, with no parallel lo
 (``prange``) compiled: numba builds each parallel loop as functions of their own, which
 cost seconds of a cold start (issue 14).  For work of milliseconds, not less: handing a
 span to a waiting thread costs about 0.1 ms on the 2-core machine, against 10-150 µs for
-one of numba's parallel regions.  Used by the compaction of a mostly-zero X
-(``models/validation.py``).
+one of numba's parallel regions.  Used by inference (``network.py``: every share pays one
+hand-off per call, so fit's accuracy pass over eight runs of rows is one call) and the
+compaction of a mostly-zero X (``models/validation.py``).
 """
 
 import os

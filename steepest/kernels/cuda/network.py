@@ -116,6 +116,17 @@ def network_forward(out, params, sizes, activations, X):
     workspace.forward(layer_views(params, workspace.sizes), X, n, out=out)
 
 
+def network_forward_blocks(outs, params, sizes, activations, blocks):
+    """``network_forward`` of each array of rows in ``blocks`` into the array of ``outs`` at
+    its place, on the device (one forward pass per array: the device has rows enough to
+    share in each).
+
+    outs [(N_b, sizes[-1])], blocks [(N_b, sizes[0])]
+    """
+    for out, X in zip(outs, blocks, strict=True):
+        network_forward(out, params, sizes, activations, X)
+
+
 def network_evaluate(out, params, sizes, activations, loss, X, Y):
     """``network_forward`` into ``out``, and the mean over the rows of X of each sample's
     exact loss against Y (from the output pre-activations z for softmax + cross-entropy and
