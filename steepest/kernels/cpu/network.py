@@ -67,7 +67,8 @@ def network_evaluate(out, params, sizes, activations, loss, X, Y):
     sums = _inference([out], params, sizes, activations, loss, [X], [Y])[0]
     # the rows' losses, their blocks' sums added in block order (np.cumsum adds one float32
     # after another), so the same whatever the threads
-    value = np.cumsum(sums)[-1] / np.float32(n_rows(X))
+    n = n_rows(X)
+    value = np.cumsum(sums)[-1] / np.float32(n) if n else np.float32(np.nan)
     if _loss_from_logits(loss, activations[-1]):
         return value
     return loss_value(out, Y, loss)
@@ -80,7 +81,8 @@ def _inference(outs, params, sizes, activations, loss, blocks, targets):
     each array, the sums of its runs' losses (``fused_inference``).
 
     Python threads, not a parallel loop: numba compiles a parallel loop as functions of its
-    own, 2.4-3 s of the CLI's cold start (issue 14), and the compiled kernel releases the GIL.
+    own (the inference kernel's compile was 9.9-10.1 s with one, 4.6-4.9 s without, in the
+    CLI's cold run, issue 14), and the compiled kernel releases the GIL.
     """
     runs = [-(-n_rows(X) // PARALLEL_ROW_BLOCK) for X in blocks]
     sums = [np.zeros(max(1, count), np.float32) for count in runs]
@@ -92,10 +94,10 @@ def _inference(outs, params, sizes, activations, loss, blocks, targets):
     jobs = [(b, run) for b, count in enumerate(runs) for run in range(count)]
 
     def share(start, stop):
-        for b, runs in groupby(jobs[start:stop], key=itemgetter(0)):
-            runs = [run for _, run in runs]
+        for b, jobs_of_b in groupby(jobs[start:stop], key=itemgetter(0)):
+            runs_of_b = [run for _, run in jobs_of_b]  # consecutive
             fused_inference(outs[b], params, sizes, activations, loss, blocks[b], targets[b],
-                            sums[b], runs[0], runs[-1] + 1)
+                            sums[b], runs_of_b[0], runs_of_b[-1] + 1)
 
     in_threads(share, spans(len(jobs), MIN_SHARE_RUNS))
     return sums
