@@ -64,6 +64,8 @@ def _call(kernels, d, name, c):
                                                      c["activation"]),
         "network_forward": lambda: kernels.network_forward(d["out"], d["params"], SIZES, acts,
                                                            d["X"]),
+        "network_forward_blocks": lambda: kernels.network_forward_blocks(
+            [d["out"][:2], d["out"][2:]], d["params"], SIZES, acts, [d["X"][:2], d["X"][2:]]),
         "network_evaluate": lambda: kernels.network_evaluate(d["out"], d["params"], *net),
         "network_gradient": lambda: kernels.network_gradient(d["grads"], d["params"], *net),
         "sgd_epoch_minibatch": lambda: kernels.sgd_epoch_minibatch(d["params"], *net,
@@ -94,6 +96,7 @@ CHECKED = {  # launcher: the code arguments it takes
     "loss_value": ["loss"],
     "output_delta": ["loss", "activation"],
     "network_forward": ["activations"],
+    "network_forward_blocks": ["activations"],
     "network_evaluate": ["activations", "loss"],
     "network_gradient": ["activations", "loss"],
     "sgd_epoch_minibatch": ["activations", "loss"],

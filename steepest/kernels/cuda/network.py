@@ -123,6 +123,7 @@ def network_forward_blocks(outs, params, sizes, activations, blocks):
 
     outs [(N_b, sizes[-1])], blocks [(N_b, sizes[0])]
     """
+    activations = check_codes("activations", activations, "activation")  # before any launch
     for out, X in zip(outs, blocks, strict=True):
         network_forward(out, params, sizes, activations, X)
 
