@@ -66,6 +66,33 @@ def test_history_records_training_accuracy_per_epoch(monkeypatch):
     assert "accuracy" not in regressor.fit(X, y[:, None].astype(np.float32), epochs=1)
 
 
+@pytest.mark.parametrize("share, calls_per_epoch", [(1.0, [8]), (0.0, [1] * 8), (0.04, [2] * 4)])
+def test_training_accuracy_is_the_same_bits_however_its_blocks_are_grouped(
+        monkeypatch, share, calls_per_epoch):
+    """The accuracy pass computes a call's outputs for at most ACCURACY_OUT_SHARE of X's bytes
+    (all eight blocks at once took a small CSR fit past issue 14's memory target): grouped in
+    one call, one per block, or in pairs, the history is the same bits."""
+    from steepest.kernels import cpu
+
+    X, y = blobs(n=300, seed=3)  # float32, 4,800 bytes: a share of 0.04 is 24 rows of 2 outputs
+    monkeypatch.setattr("steepest.models.network.ACCURACY_ROWS", 100)  # 8 blocks of 12 rows
+    forward_blocks, calls = cpu.network_forward_blocks, []
+
+    def spy(outs, params, sizes, activations, blocks):
+        calls.append(len(blocks))
+        return forward_blocks(outs, params, sizes, activations, blocks)
+
+    def accuracies():
+        net = steepest.Network([4, 5, 2], seed=2)
+        return net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.5)["accuracy"]
+
+    alone = accuracies()
+    monkeypatch.setattr(cpu, "network_forward_blocks", spy)
+    monkeypatch.setattr("steepest.models.network.ACCURACY_OUT_SHARE", share)
+    assert accuracies() == alone
+    assert calls == calls_per_epoch * 2
+
+
 def test_evaluation_in_chunks_behind_a_progress_bar_matches_one_pass(monkeypatch, capsys):
     X, y = blobs(n=1000, seed=4)
     net = steepest.Network([4, 6, 2], seed=5)

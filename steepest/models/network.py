@@ -63,6 +63,11 @@ PROBE_ROWS = 256  # samples in the per-epoch gradient probe
 # milliseconds, over millions it would cost more than the epoch.
 ACCURACY_ROWS = 10_000
 ACCURACY_BLOCKS = 8
+# One kernel call of that pass computes outputs of at most this share of X's bytes (at
+# least one block's): on MNIST's 50,000 rows all eight blocks in one call (each call wakes
+# the threads), while beside a small X the outputs stay small (issue 14: all eight blocks'
+# at once took a 12,000-row CSR fit's extra peak from 9.0% to 10.6% of X's size).
+ACCURACY_OUT_SHARE = 0.01
 # forward, predict and evaluate run over at most EVAL_CHUNK rows per kernel call, and fewer
 # for wide networks, so that one call's activations (rows × Σ widths float32) stay within
 # EVAL_BYTES of (device) memory whatever the size of the input
@@ -831,8 +836,8 @@ class Network:
                                                                         plan.opt.plain_sgd),
                    accuracy_rows=None, start_loss=0.0, warned=set())
         if plan.truth is not None:
-            run.accuracy_rows = [(row_slice(plan.accuracy_X, start, stop), Y[start:stop],
-                                  plan.truth[start:stop]) for start, stop in _accuracy_blocks(n)]
+            run.accuracy_rows = _accuracy_groups(plan.accuracy_X, Y, plan.truth,
+                                                 self.sizes[-1])
         if plan.epochs:
             run.start_loss = self._probe_gradient(run.params_dev, *run.probe_dev,
                                                   run.probe_epochs)[0]
@@ -894,7 +899,7 @@ class Network:
                    "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                    "learning_rate": rate, "grad_norms": norms}
         if accuracy_rows is not None:
-            rows = sum(len(truth) for _, _, truth in accuracy_rows)
+            rows = sum(len(truth) for group in accuracy_rows for _, _, truth in group)
             accuracy = {"accuracy": self._training_accuracy(accuracy_rows) / rows}
             metrics.update(accuracy if pool is None else pool(accuracy, rows))
         if validation is not None:
@@ -905,9 +910,16 @@ class Network:
         return metrics
 
     def _training_accuracy(self, blocks):
-        """The rows predicted right in ``blocks`` of (X, Y, truth): their outputs from ONE
-        kernel call (``network_forward_blocks``, which shares all the blocks' rows among the
+        """The rows predicted right in ``blocks`` (``_accuracy_groups``): each group's outputs
+        from one kernel call (``network_forward_blocks`` shares the group's rows among the
         threads at once), each block's accuracy weighted by its rows."""
+        right = 0.0
+        for group in blocks:
+            right += self._right_in(group)
+        return right
+
+    def _right_in(self, blocks):
+        """``_training_accuracy`` of blocks whose outputs are computed in one kernel call."""
         k = self._backend
         outs = [np.empty((len(truth), self.sizes[-1]), np.float32) for _, _, truth in blocks]
         outs_dev = [k.to_device(out) for out in outs]
@@ -1265,6 +1277,29 @@ def _accuracy_blocks(n):
     last = n - rows
     starts = (round(i * last / (ACCURACY_BLOCKS - 1)) for i in range(ACCURACY_BLOCKS))
     return [(start, start + rows) for start in starts]
+
+
+def _accuracy_groups(X, Y, truth, n_outputs):
+    """fit's training-accuracy rows (``_accuracy_blocks``) as (X, Y, truth) views, in groups
+    whose outputs one kernel call computes: at most ACCURACY_OUT_SHARE of X's bytes a call."""
+    blocks = [(row_slice(X, a, b), Y[a:b], truth[a:b]) for a, b in _accuracy_blocks(n_rows(X))]
+    held = (X.indptr, X.indices, X.data) if isinstance(X, SparseRows) else (X,)
+    budget = ACCURACY_OUT_SHARE * sum(array.nbytes for array in held)
+    return list(_blocks_within(blocks, int(budget) // (4 * n_outputs)))
+
+
+def _blocks_within(blocks, rows):
+    """``blocks`` (each an (X, Y, truth)) in consecutive groups of at most ``rows`` rows
+    together, a block alone where it has more."""
+    group, count = [], 0
+    for block in blocks:
+        if group and count + len(block[2]) > rows:
+            yield group
+            group, count = [], 0
+        group.append(block)
+        count += len(block[2])
+    if group:
+        yield group
 
 
 def _row_chunks(n, rows, verbose, desc):
