@@ -891,10 +891,11 @@ class Network:
     def _epoch_metrics(self, epoch, loss, seconds, n, rate, norms, accuracy_rows, validation,
                        pool=None):
         """A trained epoch's metrics: its loss, time, samples/s over ``n`` rows, learning rate
-        and probe's gradient norms, the accuracy on ``accuracy_rows`` (blocks of (X, Y,
-        truth), or None) and the metrics on ``validation`` (or None) as val_…  With
-        ``pool`` (sharded MPI ranks, each measuring its own rows), the accuracy and the
-        validation metrics are ``pool(metrics, rows)``: pooled over the ranks."""
+        and probe's gradient norms, the accuracy on ``accuracy_rows`` (groups of blocks of
+        (X, Y, truth), ``_accuracy_groups``, or None) and the metrics on ``validation`` (or
+        None) as val_…  With ``pool`` (sharded MPI ranks, each measuring its own rows), the
+        accuracy and the validation metrics are ``pool(metrics, rows)``: pooled over the
+        ranks."""
         metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                    "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                    "learning_rate": rate, "grad_norms": norms}
@@ -909,28 +910,31 @@ class Network:
             metrics.update({f"val_{key}": value for key, value in val.items()})
         return metrics
 
-    def _training_accuracy(self, blocks):
-        """The rows predicted right in ``blocks`` (``_accuracy_groups``): each group's outputs
-        from one kernel call (``network_forward_blocks`` shares the group's rows among the
-        threads at once), each block's accuracy weighted by its rows."""
+    def _training_accuracy(self, groups):
+        """The rows predicted right in ``groups`` of blocks (``_accuracy_groups``), each
+        block's accuracy weighted by its rows and added in block order, so the same bits
+        however the blocks are grouped."""
         right = 0.0
-        for group in blocks:
-            right += self._right_in(group)
+        for group in groups:
+            for block_right in self._right_in_blocks(group):
+                right += block_right
         return right
 
-    def _right_in(self, blocks):
-        """``_training_accuracy`` of blocks whose outputs are computed in one kernel call."""
+    def _right_in_blocks(self, blocks):
+        """Each block's accuracy × its rows, their outputs from one kernel call
+        (``network_forward_blocks`` shares all the blocks' rows among the threads at once)."""
         k = self._backend
         outs = [np.empty((len(truth), self.sizes[-1]), np.float32) for _, _, truth in blocks]
         outs_dev = [k.to_device(out) for out in outs]
         k.kernels.network_forward_blocks(outs_dev, k.to_device(self._params), self._size_array,
                                          self._activation_codes,
                                          [k.to_device(X) for X, _, _ in blocks])
-        right = 0.0
+        rights = []
         for out, out_dev, (_, _, truth) in zip(outs, outs_dev, blocks):
             k.to_host(out, out_dev)
-            right += accuracies(out, truth, self.output, self._kind)["accuracy"] * len(truth)
-        return right
+            rights.append(accuracies(out, truth, self.output, self._kind)["accuracy"]
+                          * len(truth))
+        return rights
 
     def _record_epoch(self, history, metrics):
         """An epoch's metrics into this call's ``history`` and the network's own log."""

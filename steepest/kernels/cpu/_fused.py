@@ -904,8 +904,9 @@ def fused_inference(out, params, sizes, activations, loss, X, Y, sums, first_blo
 
     One kernel for ``network_forward`` and ``network_evaluate``, so that a user who calls
     both compiles it once.  Inference has no sample-to-sample dependence: ``network.py``
-    hands disjoint runs of blocks to Python threads, with no parallel loop compiled (one
-    cost 2.4-3 s of the CLI's cold start, issue 14); the blocks are a fixed size, so a loss
+    hands disjoint runs of blocks to Python threads, with no parallel loop compiled (with
+    one, this kernel's compile took 9.9-10.1 s of the CLI's cold start, without 4.6-4.9 s,
+    issue 14); the blocks are a fixed size, so a loss
     summed over them in order does not depend on the threads.
     """
     check_loss(loss)
