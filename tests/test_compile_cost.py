@@ -55,14 +55,37 @@ print(json.dumps({"literal": literal, "gradient": gradient, "inference": inferen
 """
 
 
-@pytest.fixture(scope="module")
-def compiled():
-    """What the child's calls compiled, from scratch."""
+SWEEP_CHILD = r"""
+import json
+import numpy as np
+import steepest
+from steepest.kernels.cpu import loops, network, optimizer_loops
+
+rng = np.random.default_rng(0)
+X = (rng.random((300, 40)) * (rng.random((300, 40)) < 0.2)).astype(np.float32)
+y = rng.integers(0, 3, 300)
+for options in (dict(batch_size=10), dict(batch_size=1), dict(batch_size=None),
+                dict(batch_size=10, optimizer="adam")):
+    steepest.sweep([40, 8, 3], X, y, learning_rates=[0.05, 0.1], epochs=2, **options)
+loops_ = (loops.sgd_epoch_minibatch_fused, loops.gd_step_full_batch_fused,
+          optimizer_loops.optimizer_epoch_minibatch_fused)
+print(json.dumps({"gradient": len(network.network_gradient.signatures),
+                  "loops": [len(loop.signatures) for loop in loops_]}))
+"""
+
+
+def _compiled_from_scratch(child):
     env = {**os.environ, "STEEPEST_NO_CACHE": "1"}
-    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
                          env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """What the child's calls compiled, from scratch."""
+    return _compiled_from_scratch(CHILD)
 
 
 def test_no_kernel_is_compiled_again_for_a_literal_argument(compiled):
@@ -88,3 +111,12 @@ def test_inference_and_small_fits_compile_no_parallel_loop(compiled):
     # builds as functions of their own: 2.4-3 s of the CLI's cold start; Python threads
     # share the rows now (kernels/cpu/spans.py)
     assert compiled["parallel"] == []
+
+
+def test_a_sweep_compiles_no_gradient_kernel_and_its_probe_nothing_more():
+    # a sweep's probe after each epoch ran network_gradient, compiled for it alone (about
+    # 3 s of a cold sweep); it runs the loop the sweep kernel trains each network with,
+    # which that compiled for the same argument types: each loop has the one signature
+    # the kernel gave it (a per-sample sweep trains as mini-batches of one)
+    compiled = _compiled_from_scratch(SWEEP_CHILD)
+    assert compiled == {"gradient": 0, "loops": [1, 1, 1]}, compiled

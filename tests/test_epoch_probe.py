@@ -45,6 +45,26 @@ def test_every_loops_probe_is_network_gradient_on_the_fused_path(rng, sparse):
         assert loss == want_loss, (batch_size, plain_sgd)
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse rows"])
+def test_a_sweeps_probe_is_network_gradient_whatever_path_fit_would_take(rng, sparse):
+    # a sweep trains each network by the fused loops (one network a thread), tiled or not
+    # for fit, and a batch of one as a mini-batch; its probe runs those loops
+    sizes, acts, params, X, Y = _problem(rng, [784, 32, 10], 256)
+    X_in = training_features(X, 784, True) if sparse else X
+    want = np.empty_like(params)
+    want_loss = cpu.network_gradient(want, params, sizes, acts, codes.CROSS_ENTROPY, X_in, Y)
+    for batch_size, plain_sgd in EPOCHS:
+        got = np.full_like(params, np.nan)
+        before = params.copy()
+        loss = network.network_gradient_for_sweeps(got, params, sizes, acts,
+                                                   codes.CROSS_ENTROPY, X_in, Y, batch_size,
+                                                   600, plain_sgd)
+        assert np.array_equal(params, before)  # a probe, not an epoch
+        assert np.array_equal(got, want), (batch_size, plain_sgd)
+        assert loss == want_loss, (batch_size, plain_sgd)
+    assert paths.training_path(sizes, 128, 600).tiles is not None  # fit's would be tiled
+
+
 def test_every_loops_probe_on_the_tiled_path_is_the_reference_gradient(rng):
     sizes, acts, params, X, Y = _problem(rng, [784, 32, 10], 256)
     expected = np.empty(params.shape, np.float64)

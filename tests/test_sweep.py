@@ -67,10 +67,27 @@ def test_every_network_equals_the_same_network_trained_alone(data, case):
         np.testing.assert_array_equal(run.network._params, alone._params)
         np.testing.assert_array_equal(run.network._opt_state, alone._opt_state)
         np.testing.assert_array_equal(run.network._opt_step, alone._opt_step)
-        for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+        for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                    "grad_norms"):
             assert run.history[key] == history[key], key
         assert run.network.epochs_trained == alone.epochs_trained == epochs
         assert run.history.warnings == history.warnings
+
+
+@pytest.mark.parametrize("case", ["minibatch", "per_sample", "full_batch", "adam"])
+def test_the_gradient_probe_is_not_network_gradient(data, monkeypatch, case):
+    """After each epoch every network's gradient is probed (fit's divergence and
+    gradient-flow checks).  It ran ``network_gradient``, a compiled function a sweep needed
+    for that alone (about 3 s of a cold sweep's start); it runs the loop the sweep kernel
+    trains each network with now (``network_gradient_for_sweeps``; that it compiles nothing:
+    ``test_compile_cost.py``, the same norms as fit's: the test above)."""
+    X, y, _, _ = data
+    gradients = []
+    monkeypatch.setattr(cpu, "network_gradient", lambda *args: gradients.append(args))
+    result = steepest.sweep(SIZES, X, y, learning_rates=[0.05, 0.3], epochs=2, **NET,
+                            **FIT_CASES[case])
+    assert gradients == []
+    assert all(len(run.history["grad_norms"]) == 2 for run in result.runs)
 
 
 def test_the_first_network_is_fit_alone_without_help(data):

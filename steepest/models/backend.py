@@ -49,6 +49,8 @@ class Backend:
     # ``batch_size`` by plain SGD or another optimiser: fit's gradient probe, so that it
     # compiles nothing of its own
     gradient_for_epochs: Callable
+    # the same for one network of a sweep, by the code the sweep kernels train it with
+    gradient_for_sweeps: Callable
 
 
 def _identity(array):
@@ -79,12 +81,13 @@ def _cpu_warm_up_shape(sizes, batch_size, n_samples):
 
 def _cpu_backend():
     from ..kernels import cpu
-    from ..kernels.cpu.network import network_gradient_for_epochs
+    from ..kernels.cpu.network import network_gradient_for_epochs, network_gradient_for_sweeps
 
     return Backend("cpu", cpu, _identity, _copy_into, _copy_into, host_memory=True,
                    place=_no_device, sparse_rows=True, bad_inputs_show=True,
                    training_path=_cpu_training_path, warm_up_shape=_cpu_warm_up_shape,
-                   gradient_for_epochs=network_gradient_for_epochs)
+                   gradient_for_epochs=network_gradient_for_epochs,
+                   gradient_for_sweeps=network_gradient_for_sweeps)
 
 
 def _cuda_to_device(array):
@@ -145,7 +148,8 @@ def _cuda_backend():
                    host_memory=False, place=_cuda_place, sparse_rows=False,
                    bad_inputs_show=False, training_path=_cuda_training_path,
                    warm_up_shape=_cuda_warm_up_shape,
-                   gradient_for_epochs=_cuda_gradient_for_epochs)
+                   gradient_for_epochs=_cuda_gradient_for_epochs,
+                   gradient_for_sweeps=_cuda_gradient_for_epochs)
 
 
 def get_backend(device="auto"):

@@ -1092,17 +1092,18 @@ class Network:
             return self._probe_gradient(k.to_device(self._params), k.to_device(X),
                                         k.to_device(Y))[1]
 
-    def _probe_gradient(self, params_dev, X_dev, Y_dev, epochs=None):
+    def _probe_gradient(self, params_dev, X_dev, Y_dev, epochs=None, sweep=False):
         """(batch loss, per-layer weight-gradient norms, whether any gradient entry — weight
         or bias — is non-zero) at the backend's current parameters.  ``epochs``: (batch_size
-        or None, rows) of the epochs it probes, whose path it then takes (the code they
-        compiled); None: ``network_gradient``."""
+        or None, rows, plain SGD) of the epochs it probes, whose code it then runs (fit's,
+        or with ``sweep`` a sweep's: what they compiled); None: ``network_gradient``."""
         k = self._backend
         grads = np.empty_like(self._params)
         grads_dev = k.to_device(grads)
         shape = (self._size_array, self._activation_codes, self._loss_code, X_dev, Y_dev)
+        gradient = k.gradient_for_sweeps if sweep else k.gradient_for_epochs
         loss = float(k.kernels.network_gradient(grads_dev, params_dev, *shape) if epochs is None
-                     else k.gradient_for_epochs(grads_dev, params_dev, *shape, *epochs))
+                     else gradient(grads_dev, params_dev, *shape, *epochs))
         k.to_host(grads, grads_dev)
         norms, offset = [], 0
         for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):

@@ -351,6 +351,9 @@ class _Sweep:
             self.X_dev, self.Y_dev = k.to_device(X), k.to_device(Y)
             probe = min(n, PROBE_ROWS)
             self.probe_dev = (k.to_device(row_slice(X, 0, probe)), k.to_device(Y[:probe]))
+            # the probe runs the loop the sweep kernel trains each network with, which it
+            # compiled: no gradient function of its own (``Backend.gradient_for_sweeps``)
+            self.probe_epochs = (plan.batch_size, n, self.plain_sgd)
             # the training accuracy on X's rows as the sweep trains on them (compacted where
             # fit would read the caller's own, plan.accuracy_X): the same bits, and the pass
             # runs K times an epoch, 1.2 ms quicker each on compacted MNIST rows (W1), where
@@ -361,8 +364,7 @@ class _Sweep:
                 warmup = self._warm_up()
                 for run in self.runs:
                     run.history.warmup_seconds = warmup
-                self.start_loss = [net._probe_gradient(k.to_device(net._params),
-                                                       *self.probe_dev)[0] for net in self.nets]
+                self.start_loss = [self._probe(net)[0] for net in self.nets]
                 for net, run, state in zip(self.nets, self.runs, self.warned):
                     with warnings.catch_warnings():  # into its history; one warning at the end
                         warnings.simplefilter("ignore", TrainingWarning)
@@ -454,11 +456,15 @@ class _Sweep:
         for i in np.flatnonzero(self.active):
             self._finish_epoch(i, epoch, float(losses[i]), rates[i], seconds, last_good[i])
 
+    def _probe(self, net):
+        """fit's gradient probe of one network, by the sweep's code."""
+        return net._probe_gradient(self.backend.to_device(net._params), *self.probe_dev,
+                                   self.probe_epochs, sweep=True)
+
     def _finish_epoch(self, i, epoch, loss, rate, seconds, last_good):
         """Network i's divergence check (as ``fit``'s), then its metrics in its history."""
         net, run, plan = self.nets[i], self.runs[i], self.plans[i]
-        probe_loss, norms, moving = net._probe_gradient(self.backend.to_device(net._params),
-                                                        *self.probe_dev)
+        probe_loss, norms, moving = self._probe(net)
         problem = net._divergence(loss, probe_loss, moving, self.start_loss[i])
         if problem is not None:
             net._restore_training_snapshot(last_good)

@@ -110,6 +110,33 @@ def _loss_from_logits(loss, code):
         loss == BINARY_CROSS_ENTROPY and code == SIGMOID)
 
 
+def network_gradient_for_sweeps(grads, params, sizes, activations, loss, X, Y, batch_size,
+                                n_samples, plain_sgd):
+    """``network_gradient_for_epochs`` for one network of a sweep: computed by the loop that
+    trains it in the sweep kernels (``sweeps.py``: the fused loops, one network per thread,
+    a batch of one as a mini-batch), which compiled it, so that a sweep compiles no
+    gradient function of its own (``network_gradient`` was about 3 s of a cold sweep's
+    start, issue 14).  Same bits as ``network_gradient`` (both are
+    ``_fused.fused_gradient``).
+    """
+    batch = n_samples if batch_size is None else batch_size
+    if not plain_sgd:  # sweep_optimizer_epoch
+        return optimizer_loops.optimizer_epoch_minibatch_fused(
+            *_optimizer_probe_arguments(params, sizes, activations, loss, X, Y, batch), grads)
+    shape = (params, sizes, activations, loss, X, Y)
+    rate = np.float32(0)  # unread: not an epoch
+    if batch >= n_samples:  # sweep_sgd_epoch's full batch
+        return loops.gd_step_full_batch_fused(*shape, rate, grads)
+    return loops.sgd_epoch_minibatch_fused(*shape, np.empty(0, np.int64), batch, rate, grads)
+
+
+def _optimizer_probe_arguments(params, sizes, activations, loss, X, Y, batch):
+    """``optimizer_epoch_minibatch``'s arguments but the last for a probe: an empty state
+    and order, which it does not read."""
+    return (params, np.empty((0, 0), np.float32), np.zeros(1, np.int64), sizes, activations,
+            loss, np.int64(0), np.zeros(0, np.float32), X, Y, np.empty(0, np.int64), batch)
+
+
 @jit
 def network_gradient(grads, params, sizes, activations, loss, X, Y):
     """Backpropagation: the gradient of the batch-mean loss over all of X, and that loss
@@ -139,9 +166,7 @@ def network_gradient_for_epochs(grads, params, sizes, activations, loss, X, Y, b
     if not plain_sgd:  # fit: optimizer_epoch_minibatch, a full batch as a batch of N rows
         batch = n_samples if batch_size is None else batch_size
         tiles = training_path(sizes, batch, n_samples).tiles
-        shared = (params, np.empty((0, 0), np.float32), np.zeros(1, np.int64), sizes,
-                  activations, loss, np.int64(0), np.zeros(0, np.float32), X, Y, no_order,
-                  batch)
+        shared = _optimizer_probe_arguments(params, sizes, activations, loss, X, Y, batch)
         if tiles is None:
             return optimizer_loops.optimizer_epoch_minibatch_fused(*shared, grads)
         return optimizer_loops.optimizer_epoch_minibatch_tiled(*shared, tiles, grads)
