@@ -27,22 +27,29 @@ def _problem(rng, sizes, n):
     return sizes, acts, params, X, Y
 
 
-@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse rows"])
-def test_every_loops_probe_is_network_gradient_on_the_fused_path(rng, sparse):
-    sizes, acts, params, X, Y = _problem(rng, [50, 20, 7, 3], 300)
-    X_in = training_features(X, 50, True) if sparse else X
+def _assert_every_probe_is_network_gradient(probe, sizes, acts, params, X, Y, n_samples):
+    """``probe`` (fit's or a sweep's) for each of EPOCHS gives ``network_gradient``'s bits
+    and leaves ``params`` as they were."""
     want = np.empty_like(params)
-    want_loss = cpu.network_gradient(want, params, sizes, acts, codes.CROSS_ENTROPY, X_in, Y)
+    want_loss = cpu.network_gradient(want, params, sizes, acts, codes.CROSS_ENTROPY, X, Y)
     for batch_size, plain_sgd in EPOCHS:
-        assert paths.training_path(sizes, batch_size, 300).tiles is None
         got = np.full_like(params, np.nan)
         before = params.copy()
-        loss = network.network_gradient_for_epochs(got, params, sizes, acts,
-                                                   codes.CROSS_ENTROPY, X_in, Y, batch_size,
-                                                   300, plain_sgd)
+        loss = probe(got, params, sizes, acts, codes.CROSS_ENTROPY, X, Y, batch_size,
+                     n_samples, plain_sgd)
         assert np.array_equal(params, before)  # a probe, not an epoch
         assert np.array_equal(got, want), (batch_size, plain_sgd)
         assert loss == want_loss, (batch_size, plain_sgd)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse rows"])
+def test_every_loops_probe_is_network_gradient_on_the_fused_path(rng, sparse):
+    sizes, acts, params, X, Y = _problem(rng, [50, 20, 7, 3], 300)
+    assert all(paths.training_path(sizes, batch_size, 300).tiles is None
+               for batch_size, _ in EPOCHS)
+    X_in = training_features(X, 50, True) if sparse else X
+    _assert_every_probe_is_network_gradient(network.network_gradient_for_epochs, sizes, acts,
+                                            params, X_in, Y, 300)
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse rows"])
@@ -50,19 +57,10 @@ def test_a_sweeps_probe_is_network_gradient_whatever_path_fit_would_take(rng, sp
     # a sweep trains each network by the fused loops (one network a thread), tiled or not
     # for fit, and a batch of one as a mini-batch; its probe runs those loops
     sizes, acts, params, X, Y = _problem(rng, [784, 32, 10], 256)
-    X_in = training_features(X, 784, True) if sparse else X
-    want = np.empty_like(params)
-    want_loss = cpu.network_gradient(want, params, sizes, acts, codes.CROSS_ENTROPY, X_in, Y)
-    for batch_size, plain_sgd in EPOCHS:
-        got = np.full_like(params, np.nan)
-        before = params.copy()
-        loss = network.network_gradient_for_sweeps(got, params, sizes, acts,
-                                                   codes.CROSS_ENTROPY, X_in, Y, batch_size,
-                                                   600, plain_sgd)
-        assert np.array_equal(params, before)  # a probe, not an epoch
-        assert np.array_equal(got, want), (batch_size, plain_sgd)
-        assert loss == want_loss, (batch_size, plain_sgd)
     assert paths.training_path(sizes, 128, 600).tiles is not None  # fit's would be tiled
+    X_in = training_features(X, 784, True) if sparse else X
+    _assert_every_probe_is_network_gradient(network.network_gradient_for_sweeps, sizes, acts,
+                                            params, X_in, Y, 600)
 
 
 def test_every_loops_probe_on_the_tiled_path_is_the_reference_gradient(rng):
