@@ -114,8 +114,8 @@ def test_inference_and_small_fits_compile_no_parallel_loop(compiled):
 
 
 def test_a_sweep_compiles_no_gradient_kernel_and_its_probe_nothing_more():
-    # a sweep's probe after each epoch ran network_gradient, compiled for it alone (about
-    # 3 s of a cold sweep); it runs the loop the sweep kernel trains each network with,
+    # a sweep's probe after each epoch ran network_gradient, compiled for it alone (2.2-2.3
+    # s of a cold sweep); it runs the loop the sweep kernel trains each network with,
     # which that compiled for the same argument types: each loop has the one signature
     # the kernel gave it (a per-sample sweep trains as mini-batches of one)
     compiled = _compiled_from_scratch(SWEEP_CHILD)

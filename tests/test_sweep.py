@@ -78,7 +78,7 @@ def test_every_network_equals_the_same_network_trained_alone(data, case):
 def test_the_gradient_probe_is_not_network_gradient(data, monkeypatch, case):
     """After each epoch every network's gradient is probed (fit's divergence and
     gradient-flow checks).  It ran ``network_gradient``, a compiled function a sweep needed
-    for that alone (about 3 s of a cold sweep's start); it runs the loop the sweep kernel
+    for that alone (2.2-2.3 s of a cold sweep's start); it runs the loop the sweep kernel
     trains each network with now (``network_gradient_for_sweeps``; that it compiles nothing:
     ``test_compile_cost.py``, the same norms as fit's: the test above)."""
     X, y, _, _ = data

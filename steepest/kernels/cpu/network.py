@@ -115,7 +115,7 @@ def network_gradient_for_sweeps(grads, params, sizes, activations, loss, X, Y, b
     """``network_gradient_for_epochs`` for one network of a sweep: computed by the loop that
     trains it in the sweep kernels (``sweeps.py``: the fused loops, one network per thread,
     a batch of one as a mini-batch), which compiled it, so that a sweep compiles no
-    gradient function of its own (``network_gradient`` was about 3 s of a cold sweep's
+    gradient function of its own (``network_gradient`` took 2.2-2.3 s of a cold sweep's
     start, issue 14).  Same bits as ``network_gradient`` (both are
     ``_fused.fused_gradient``).
     """
