@@ -170,6 +170,18 @@ def test_cuda_without_numba_cuda_says_how_to_get_it(monkeypatch):
     assert backend.get_backend("auto").name == "cpu"
 
 
+def test_a_network_made_without_a_gpu_searches_for_no_package(monkeypatch):
+    # device="auto" asks whether a real GPU is present for every Network made: the package
+    # search (0.2 ms) came first, paid 16 times by a 16-network sweep; the driver's count,
+    # two file checks without a GPU, comes first now
+    searched = []
+    monkeypatch.setattr(_cuda, "simulator_enabled", lambda: False)
+    monkeypatch.setattr(_cuda, "driver_gpu_count", lambda: 0)
+    monkeypatch.setattr(_cuda, "numba_cuda_installed", lambda: searched.append(1) or True)
+    assert steepest.Network([3, 2]).backend_device == "cpu"
+    assert searched == []
+
+
 def _child(code, **env):
     environment = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     environment.update(env)

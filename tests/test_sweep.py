@@ -2,6 +2,9 @@
 order of samples; divergence stops one network, not the others; the result's table, best and
 plot; bad arguments are refused before any work; the sweep kernels against the reference."""
 
+import threading
+
+import numba
 import numpy as np
 import pytest
 from helpers import assert_close, needs_cuda
@@ -382,6 +385,47 @@ def test_training_warnings_go_into_each_history_and_are_warned_once(data):
     for run, row in zip(result.runs, result.table().splitlines()[1:]):
         assert any("far outside the usual scale" in m for m in run.history.warnings)
         assert row.endswith("warned: see its history.warnings")
+
+
+def test_the_input_scale_is_checked_once_for_all_the_networks(data, monkeypatch):
+    # a function of X alone: asked once, not once per network (2.5 ms of a 16-network
+    # sweep on MNIST); every history still has the warning (the test above)
+    from steepest.models import sweep as sweep_module
+
+    X, y, _, _ = data
+    calls = []
+    original = sweep_module.input_scale_warning
+    monkeypatch.setattr(sweep_module, "input_scale_warning",
+                        lambda *args: calls.append(args) or original(*args))
+    with pytest.warns(TrainingWarning):
+        steepest.sweep(SIZES, X * 255, y, learning_rates=[0.01, 0.02, 0.03], epochs=2,
+                       batch_size=10, **NET)
+    assert len(calls) == 1
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="needs Numba's pool to have two threads")
+def test_the_networks_checks_are_shared_among_the_threads(data, monkeypatch):
+    """After each epoch every network's gradient is probed and its training accuracy
+    counted; the networks are shared among Python threads (``Backend.each_item``), each
+    network's calls on one of them (that the histories are fit's: the equality tests
+    above)."""
+    from steepest.models.network import Network
+
+    X, y, _, _ = data
+    threads = {"probe": set(), "accuracy": set()}
+    for method, key in (("_probe_gradient", "probe"), ("_training_accuracy", "accuracy")):
+        original = getattr(Network, method)
+
+        def spy(self, *args, _original=original, _key=key, **kwargs):
+            threads[_key].add(threading.get_ident())
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Network, method, spy)
+    result = steepest.sweep(SIZES, X, y, learning_rates=[0.01, 0.02, 0.03, 0.04], epochs=2,
+                            batch_size=10, **NET)
+    assert all(len(run.history["accuracy"]) == 2 for run in result.runs)
+    assert len(threads["probe"]) == len(threads["accuracy"]) == numba.get_num_threads()
 
 
 @pytest.mark.parametrize("batch_size", [None, 600, 500])

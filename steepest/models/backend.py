@@ -51,6 +51,10 @@ class Backend:
     gradient_for_epochs: Callable
     # the same for one network of a sweep, by the code the sweep kernels train it with
     gradient_for_sweeps: Callable
+    # (work, items) -> [work(item) for item in items]: a sweep's per-network checks, shared
+    # among Python threads where the kernels run on the host and release the GIL (the CPU,
+    # ``kernels.cpu.spans.each_in_threads``), else one after another
+    each_item: Callable
 
 
 def _identity(array):
@@ -64,6 +68,10 @@ def _copy_into(out, array):
 
 def _no_device(local_rank):
     return None
+
+
+def _one_after_another(work, items):
+    return [work(item) for item in items]
 
 
 def _cpu_training_path(sizes, batch_size, n_samples, plain_sgd):
@@ -82,12 +90,14 @@ def _cpu_warm_up_shape(sizes, batch_size, n_samples):
 def _cpu_backend():
     from ..kernels import cpu
     from ..kernels.cpu.network import network_gradient_for_epochs, network_gradient_for_sweeps
+    from ..kernels.cpu.spans import each_in_threads
 
     return Backend("cpu", cpu, _identity, _copy_into, _copy_into, host_memory=True,
                    place=_no_device, sparse_rows=True, bad_inputs_show=True,
                    training_path=_cpu_training_path, warm_up_shape=_cpu_warm_up_shape,
                    gradient_for_epochs=network_gradient_for_epochs,
-                   gradient_for_sweeps=network_gradient_for_sweeps)
+                   gradient_for_sweeps=network_gradient_for_sweeps,
+                   each_item=each_in_threads)
 
 
 def _cuda_to_device(array):
@@ -149,7 +159,8 @@ def _cuda_backend():
                    bad_inputs_show=False, training_path=_cuda_training_path,
                    warm_up_shape=_cuda_warm_up_shape,
                    gradient_for_epochs=_cuda_gradient_for_epochs,
-                   gradient_for_sweeps=_cuda_gradient_for_epochs)
+                   gradient_for_sweeps=_cuda_gradient_for_epochs,
+                   each_item=_one_after_another)
 
 
 def get_backend(device="auto"):

@@ -889,19 +889,22 @@ class Network:
         return metrics
 
     def _epoch_metrics(self, epoch, loss, seconds, n, rate, norms, accuracy_rows, validation,
-                       pool=None):
+                       pool=None, right=None):
         """A trained epoch's metrics: its loss, time, samples/s over ``n`` rows, learning rate
         and probe's gradient norms, the accuracy on ``accuracy_rows`` (groups of blocks of
         (X, Y, truth), ``_accuracy_groups``, or None) and the metrics on ``validation`` (or
         None) as val_…  With ``pool`` (sharded MPI ranks, each measuring its own rows), the
         accuracy and the validation metrics are ``pool(metrics, rows)``: pooled over the
-        ranks."""
+        ranks.  ``right``: the rows of ``accuracy_rows`` predicted right, where the caller
+        has counted them (``_training_accuracy``; a sweep counts on its threads)."""
         metrics = {"epoch": epoch, "loss": loss, "seconds": seconds,
                    "samples_per_s": n / seconds if seconds > 0 else float("inf"),
                    "learning_rate": rate, "grad_norms": norms}
         if accuracy_rows is not None:
             rows = sum(len(truth) for group in accuracy_rows for _, _, truth in group)
-            accuracy = {"accuracy": self._training_accuracy(accuracy_rows) / rows}
+            if right is None:
+                right = self._training_accuracy(accuracy_rows)
+            accuracy = {"accuracy": right / rows}
             metrics.update(accuracy if pool is None else pool(accuracy, rows))
         if validation is not None:
             val = self._evaluate(*validation)
@@ -967,26 +970,11 @@ class Network:
         warnings.warn(message, TrainingWarning, stacklevel=5)
 
     def _check_input_scale(self, X, run, history):
-        """Warn when inputs lie far outside the scale the initialisers assume (~1).
-
-        On at most SCALE_ROWS evenly spaced rows (200,000 MNIST values): a percentile over
-        10,000 rows would cost as much as a training epoch of them.
-        """
-        n = n_rows(X)
-        step = -(-n // SCALE_ROWS)
-        if isinstance(X, SparseRows):  # the sampled rows' stored values, among all their values
-            sample = take_rows(X, np.arange(0, n, step))
-            values, count = sample.data, n_rows(sample) * self.sizes[0]
-        else:
-            sample = values = X[::step]
-            count = values.size
-        # "the 99th percentile is above the limit", by counting: no sort unless it warns
-        if np.count_nonzero(np.abs(values) > INPUT_SCALE_LIMIT) > 0.01 * count:
-            scale = float(np.percentile(np.abs(to_dense(sample)), 99))
-            self._warn("scale", f"X is far outside the usual scale (99% of |x| up to "
-                       f"{scale:.4g}): such inputs saturate sigmoid/tanh units and kill ReLU "
-                       f"units. Scale them to about [0, 1] or unit variance first (for "
-                       f"pixels: X / 255).", run, history)
+        """Warn when inputs lie far outside the scale the initialisers assume (~1)
+        (``input_scale_warning``)."""
+        message = input_scale_warning(X, self.sizes[0])
+        if message is not None:
+            self._warn("scale", message, run, history)
 
     def _check_gradient_flow(self, probe_loss, norms, run, history):
         """Warn when no gradient reaches some layers' weights while the loss is not zero:
@@ -1282,6 +1270,30 @@ def _accuracy_blocks(n):
     last = n - rows
     starts = (round(i * last / (ACCURACY_BLOCKS - 1)) for i in range(ACCURACY_BLOCKS))
     return [(start, start + rows) for start in starts]
+
+
+def input_scale_warning(X, n_inputs):
+    """What to warn when X lies far outside the scale the initialisers assume (~1), or None.
+
+    On at most SCALE_ROWS evenly spaced rows (200,000 MNIST values): a percentile over
+    10,000 rows would cost as much as a training epoch of them.  A function of X alone, so
+    a sweep asks once for all its networks.
+    """
+    n = n_rows(X)
+    step = -(-n // SCALE_ROWS)
+    if isinstance(X, SparseRows):  # the sampled rows' stored values, among all their values
+        sample = take_rows(X, np.arange(0, n, step))
+        values, count = sample.data, n_rows(sample) * n_inputs
+    else:
+        sample = values = X[::step]
+        count = values.size
+    # "the 99th percentile is above the limit", by counting: no sort unless it warns
+    if np.count_nonzero(np.abs(values) > INPUT_SCALE_LIMIT) <= 0.01 * count:
+        return None
+    scale = float(np.percentile(np.abs(to_dense(sample)), 99))
+    return (f"X is far outside the usual scale (99% of |x| up to {scale:.4g}): such inputs "
+            f"saturate sigmoid/tanh units and kill ReLU units. Scale them to about [0, 1] or "
+            f"unit variance first (for pixels: X / 255).")
 
 
 def _accuracy_groups(X, Y, truth, n_outputs):

@@ -45,6 +45,29 @@ def in_threads(function, spans):
     return [first] + [future.result() for future in others]
 
 
+def each_in_threads(work, items):
+    """[work(item) for item in items], the items in spans on the threads (``spans``), each
+    span's own compiled calls then on its thread alone: a span those calls handed on would
+    wait for a pool thread that may be the one running it.  For items of milliseconds
+    each, their Python between the compiled calls (a sweep's networks' probes and accuracy
+    passes, ``models/sweep.py``) then runs while another thread computes."""
+    import numba
+
+    parts = spans(len(items), 1)
+    if len(parts) == 1:  # one item, or one thread: its own calls keep the threads
+        return [work(item) for item in items]
+
+    def share(start, stop):
+        previous = numba.get_num_threads()
+        numba.set_num_threads(1)  # this thread's own count (numba's is per thread)
+        try:
+            return [work(item) for item in items[start:stop]]
+        finally:
+            numba.set_num_threads(previous)
+
+    return [result for part in in_threads(share, parts) for result in part]
+
+
 def _threads():
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():

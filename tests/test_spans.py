@@ -1,0 +1,63 @@
+"""kernels/cpu/spans.py's ``each_in_threads``: work on items shared among Python threads (a
+sweep's per-network checks): the results in the items' order, each share's compiled calls on
+one thread, a share that hands work on itself finishing, and an error raised after all."""
+
+import threading
+
+import numba
+import pytest
+
+from steepest.kernels.cpu.spans import each_in_threads, in_threads, spans
+
+TWO_THREADS = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
+                                 reason="needs Numba's pool to have two threads")
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5])
+def test_the_results_come_in_the_items_order(n):
+    assert each_in_threads(lambda item: item * item, list(range(n))) == [i * i for i in range(n)]
+
+
+@TWO_THREADS
+def test_the_items_go_to_every_thread_each_share_on_one_of_numbas():
+    seen = each_in_threads(lambda item: (threading.get_ident(), numba.get_num_threads()),
+                           list(range(6)))
+    assert len({ident for ident, _ in seen}) == numba.get_num_threads()
+    assert {threads for _, threads in seen} == {1}
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored here
+
+
+def test_one_item_keeps_the_threads_for_its_own_calls():
+    assert each_in_threads(lambda item: numba.get_num_threads(), [0]) == [
+        numba.get_num_threads()]
+
+
+@TWO_THREADS
+def test_work_that_shares_its_own_rows_finishes():
+    # the pool has one thread per Numba thread after the first: a share running on it that
+    # handed spans to the pool again would wait for itself
+    def work(item):
+        return sum(in_threads(lambda a, b: sum(range(a, b)), spans(1000, 10)))
+
+    finished = []
+    runner = threading.Thread(target=lambda: finished.append(each_in_threads(work, [1, 2, 3])),
+                              daemon=True)
+    runner.start()
+    runner.join(60)
+    assert finished == [[sum(range(1000))] * 3]
+
+
+@TWO_THREADS
+def test_an_error_in_any_share_is_raised_after_all_have_ended():
+    done = []
+
+    def work(item):
+        if item == 3:
+            raise ValueError("item 3")
+        done.append(item)
+        return item
+
+    with pytest.raises(ValueError, match="item 3"):
+        each_in_threads(work, [0, 1, 2, 3])
+    assert sorted(done) == [0, 1, 2]
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
