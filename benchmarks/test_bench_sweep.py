@@ -72,3 +72,46 @@ def test_bench_sweep(benchmark, data, name, k):
         benchmark.extra_info["over_one_fit_paired"] = round(paired_ratio(
             lambda: timed(_sweep, work, X, y, k)[0], lambda: timed(_one_fit, work, X, y)[0],
             PAIRS), 3)
+
+
+# A learning-rate sweep whose upper rates diverge: W1's 784-30-10 with an identity output
+# (sigmoid hidden, MSE, batch 10), 16 rates from 0.3 to 30; on MNIST the 9 from 2.57 up
+# diverge in epoch 1 and are stopped, the 7 below train on through epochs 2 and 3.  The
+# survivors are the low rates, one contiguous run of the networks: split in equal shares
+# among the threads they all fell to one thread, which trained them while the other idled.
+DIVERGING = dict(sizes=(784, 30, 10), activation="sigmoid", output="identity", loss="mse")
+DIVERGING_RATES = list(np.geomspace(0.3, 30, 16))
+DIVERGING_EPOCHS = 3
+
+
+def _diverging_sweep(X, y):
+    return steepest.sweep(DIVERGING["sizes"], X, y, learning_rates=DIVERGING_RATES, seeds=[0],
+                          epochs=DIVERGING_EPOCHS, batch_size=10, shuffle=False,
+                          **{k: v for k, v in DIVERGING.items() if k != "sizes"})
+
+
+def _diverging_fit(X, y):
+    net = steepest.Network(DIVERGING["sizes"], seed=0,
+                           **{k: v for k, v in DIVERGING.items() if k != "sizes"})
+    return net.fit(X, y, epochs=DIVERGING_EPOCHS, batch_size=10,
+                   learning_rate=DIVERGING_RATES[0], shuffle=False)
+
+
+@pytest.mark.filterwarnings("ignore::steepest.TrainingWarning")
+def test_bench_sweep_with_diverging_rates(benchmark, data):
+    is_smoke = smoke(benchmark)
+    X, _, y, _, _, _ = data
+    _diverging_sweep(X[:200], y[:200])  # compile (or load) before timing
+    _diverging_fit(X[:200], y[:200])
+    benchmark.group = "sweep: 784-30-10 identity output, 16 rates 0.3-30, 3 epochs"
+    result = benchmark.pedantic(_diverging_sweep, args=(X, y), rounds=1 if is_smoke else ROUNDS,
+                                iterations=1)
+    stopped = sum(run.diverged_epoch is not None for run in result.runs)
+    benchmark.extra_info.update(networks=len(DIVERGING_RATES), stopped=stopped,
+                                samples=int(len(X)),
+                                implementation="steepest sweep, upper rates diverging")
+    if not is_smoke:
+        assert 0 < stopped < len(DIVERGING_RATES)
+        benchmark.extra_info["over_one_fit_paired"] = round(paired_ratio(
+            lambda: timed(_diverging_sweep, X, y)[0], lambda: timed(_diverging_fit, X, y)[0],
+            PAIRS), 3)

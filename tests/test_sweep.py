@@ -257,6 +257,51 @@ def test_the_sweep_kernels_match_the_reference(rng):
     assert step[0, 0] == 5 and step[1, 0] == 0  # 20 rows in batches of 4; inactive: 0
 
 
+@pytest.mark.parametrize("active", [[0] * 5 + [1] * 4, [1] * 4 + [0] * 5, [1, 0] * 4 + [1]],
+                         ids=["low_stopped", "high_stopped", "alternate"])
+def test_the_threads_take_the_networks_each_once_whatever_is_stopped(rng, active):
+    """The sweep kernels' threads take the networks one at a time as they go (a stopped
+    network, such as every rate above a diverging one, takes no time): every active network
+    comes out as it would from the single network's loop, bit for bit, and every stopped
+    one untouched with a NaN loss."""
+    sizes, acts, params, X, Y, order = _kernel_inputs(rng, k=9)
+    loss = codes.LOSS_CODES["cross_entropy"]
+    rates = np.geomspace(0.05, 2.0, 9).astype(np.float32)
+    active = np.array(active, np.int64)
+    opt = Adam(learning_rate=0.01)
+    hyper = np.stack([opt.hyper()] * 9)
+    hyper[:, codes.HYPER_LEARNING_RATE] = rates
+    for batch in (1, 4, 20):
+        got, losses = params.copy(), np.empty(9, np.float32)
+        cpu.sweep_sgd_epoch(got, sizes, acts, loss, X, Y, order, batch, rates, active, losses)
+        state = np.zeros((9, opt.n_state_slots, params.shape[1]), np.float32)
+        step = np.zeros((9, 1), np.int64)
+        got_opt, opt_losses = params.copy(), np.empty(9, np.float32)
+        cpu.sweep_optimizer_epoch(got_opt, state, step, sizes, acts, loss, opt.code, hyper, X,
+                                  Y, order, batch, active, opt_losses)
+        for k in range(9):
+            if not active[k]:
+                for trained, k_losses in ((got, losses), (got_opt, opt_losses)):
+                    np.testing.assert_array_equal(trained[k], params[k])
+                    assert np.isnan(k_losses[k])
+                continue
+            alone = params[k].copy()
+            if batch == 20:  # a batch of all the rows: one full-batch step, as fit takes it
+                want = cpu.gd_step_full_batch(alone, sizes, acts, loss, X, Y, rates[k])
+            else:
+                want = cpu.sgd_epoch_minibatch(alone, sizes, acts, loss, X, Y, order, batch,
+                                               rates[k])
+            np.testing.assert_array_equal(got[k], alone)
+            assert losses[k] == np.float32(want)
+            alone, k_state, k_step = (params[k].copy(), np.zeros_like(state[k]),
+                                      np.zeros_like(step[k]))
+            want = cpu.optimizer_epoch_minibatch(alone, k_state, k_step, sizes, acts, loss,
+                                                 opt.code, hyper[k], X, Y, order, batch)
+            np.testing.assert_array_equal(got_opt[k], alone)
+            np.testing.assert_array_equal(state[k], k_state)
+            assert opt_losses[k] == np.float32(want) and step[k, 0] == k_step[0]
+
+
 @needs_cuda
 @pytest.mark.parametrize("options", [dict(batch_size=4), dict(batch_size=1),
                                      dict(batch_size=None), dict(batch_size=4, optimizer="adam")],
