@@ -6,8 +6,9 @@ Each network's epoch is the single network's own compiled loop (``loops.py``,
 it trains alone.  Numba's threads share the networks out as they go: ``prange`` over the K
 networks gives each thread a share of passes, and a thread's first pass takes the next
 network not yet taken (``_atomic.take_next``) until none is left, so its other passes find
-none.  A thread on a slower or busier core then trains fewer networks instead of holding
-up the others with an equal share.  (Not ``prange(numba.get_num_threads())``: that call
+none.  Stopped networks (a sweep's upper rates, once they diverged) then cost no thread its
+share of the work, and a thread on a slower core trains fewer networks instead of holding up
+the others.  (Not ``prange(numba.get_num_threads())``: that call
 makes the kernel one numba cannot cache.)  One parallel region per epoch: its start-up
 (10–150 µs) is nothing against K epochs.
 """
