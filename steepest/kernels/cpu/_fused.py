@@ -37,7 +37,7 @@ from ._inputs import (
     prefetch_sample,
     sample_inputs,
 )
-from ._jit import JIT_OPTIONS, jit, jit_inline, jit_no_refcount
+from ._jit import JIT_OPTIONS, NO_REFCOUNT_OPTIONS, jit, jit_inline, jit_no_refcount
 from ._layout import fused_layout, pack_params, unpack_params
 from ._maths import (
     ONE,
@@ -663,11 +663,20 @@ def batch_step(tiles, total, scratch, w, bias, update_w, update_b, X, Y, order, 
     ``inv_b``): ``forward_backward_rows`` then ``update_batch`` on the fused path.  One
     compiled function for both halves: on the tiled path each half calls the one parallel
     loop (``_tiled._run_jobs``), and a function of its own per half would link and optimise
-    that loop twice (issue 14)."""
+    that loop twice (issue 14).
+
+    Compiled without reference counting (``_jit.jit_no_refcount``): it takes some forty
+    arrays (the scratch's, the layout's, X's), and numba counted a reference to each on entry
+    and let it go on exit, some eighty atomic operations per batch, each a full memory
+    barrier that waits for the batch's stores.  For a batch of one that was most of
+    per-sample training: W2's epoch on one thread took 87 ms with them, 31-43 ms without
+    (MNIST's 50,000 rows as ``SparseRows``; 97 and 46-60 ms dense); ``fit(epochs=1)``
+    95-108 ms, then 60-67 (``tests/test_refcounts.py`` holds it there).
+    """
     raise NotImplementedError("compiled only: call from @njit code")
 
 
-@overload(batch_step, jit_options=JIT_OPTIONS)
+@overload(batch_step, jit_options=NO_REFCOUNT_OPTIONS)
 def _batch_step_impl(tiles, total, scratch, w, bias, update_w, update_b, X, Y, order, start,
                      n_rows, net, loss, inv_b, learning_rate):
     if isinstance(tiles, types.NoneType):

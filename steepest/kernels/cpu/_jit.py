@@ -56,7 +56,8 @@ jit_inline = numba.njit(inline="always", **JIT_OPTIONS)
 # could not (a function whose control flow it did not recognise) they cost per-sample
 # training up to 10% (W2).  Such a function must not create arrays (np.empty, copies):
 # numba refuses to compile one that does.
-jit_no_refcount = numba.njit(_nrt=False, **JIT_OPTIONS)
+NO_REFCOUNT_OPTIONS = {**JIT_OPTIONS, "_nrt": False}
+jit_no_refcount = numba.njit(**NO_REFCOUNT_OPTIONS)
 # Only where one parallel region covers much work (the tiled passes of large batches, the
 # sweeps' networks): a region costs 10-150 µs here, and numba compiles each parallel loop as
 # functions of their own, seconds of a cold start.  Inference and the compaction share
