@@ -28,7 +28,7 @@ CHILD = r"""
 import hashlib, json, sys
 import numpy as np
 from steepest.kernels import codes, cpu
-from steepest.kernels.cpu import _fused, loops
+from steepest.kernels.cpu import _fused, loops, sweeps
 from steepest.kernels.cpu.loops import NO_PROBE
 from steepest.kernels.cpu import optimizer_loops as loops_opt
 
@@ -82,12 +82,20 @@ def predict():  # one thread (under 4096 rows) and the parallel path
     cpu.network_forward(big, params0, sizes, acts, X_big)
     return digest(small, big)
 
-def sweep():  # two networks, one compiled call, spread over the threads
-    p = np.stack([params0, 0.5 * params0])
-    losses = np.empty(2, np.float32)
-    cpu.sweep_sgd_epoch(p, sizes, acts, loss, X, Y, order, 10,
-                        np.array([0.1, 0.3], np.float32), np.ones(2, np.int64), losses)
-    return digest(p, losses)
+def sweep():  # three networks, one compiled call spread over the threads: at the
+    # threads there are, each alone or not; at one thread, a pair and one alone (_pairs.py)
+    import numba
+    results, default = [], numba.get_num_threads()
+    for threads in (default, 1):
+        p = np.stack([params0, 0.5 * params0, 0.25 * params0])
+        losses = np.empty(3, np.float32)
+        numba.set_num_threads(threads)
+        cpu.sweep_sgd_epoch(p, sizes, acts, loss, X, Y, order, 10,
+                            np.array([0.1, 0.3, 0.2], np.float32), np.ones(3, np.int64),
+                            losses)
+        results += [p, losses]
+    numba.set_num_threads(default)
+    return digest(*results)
 
 def tiled():  # the tiled passes across threads (_tiled.py): loaded from the cache, their
     # first version corrupted the heap (a crash at exit, or garbage)
@@ -111,7 +119,7 @@ if sys.argv[1] == "reverse":
 hashes = {run.__name__: run() for run in runs}
 entries = [loops.sgd_epoch_minibatch_fused, loops.sgd_epoch_per_sample_fused,
            loops.gd_step_full_batch_fused, loops_opt.optimizer_epoch_minibatch_fused,
-           _fused.fused_inference, cpu.sweep_sgd_epoch, loops.sgd_epoch_minibatch_tiled,
+           _fused.fused_inference, sweeps.sweep_sgd_jobs, loops.sgd_epoch_minibatch_tiled,
            loops.gd_step_full_batch_tiled, loops_opt.optimizer_epoch_minibatch_tiled]
 hits = sum(sum(e.stats.cache_hits.values()) for e in entries)
 misses = sum(sum(e.stats.cache_misses.values()) for e in entries)

@@ -493,3 +493,112 @@ def test_the_warm_up_trains_a_few_rows_not_an_epoch(monkeypatch, batch_size):
                    **NET)
     assert rows[-1] == 600 and len(rows) == 2
     assert rows[0] < 600
+
+
+# --- pairs: two networks trained batch by batch in turn on one thread (kernels/cpu/_pairs.py)
+
+PAIR_NETS = {  # (hidden, output, loss): a loss from a, from softmax's z, from sigmoid's z
+    "sigmoid_mse": ("sigmoid", "sigmoid", "mse"),
+    "relu_softmax_ce": ("relu", "softmax", "cross_entropy"),
+    "tanh_sigmoid_bce": ("tanh", "sigmoid", "binary_cross_entropy"),
+}
+
+
+def _pair_inputs(rng, kind, n=300, n_in=40):
+    """X of 300 rows: mostly zero and read sparsely (its rows listed), dense with no zeros
+    (read whole), or mostly zero as ``SparseRows`` (rows stored as lists)."""
+    X = rng.random((n, n_in), dtype=np.float32)
+    if kind == "dense":
+        return X
+    X[X < 0.8] = 0
+    if kind == "listed":
+        return X
+    from steepest.kernels.rows import SparseRows, index_dtype
+    rows, positions = np.nonzero(X)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    return SparseRows(indptr.astype(np.int64), positions.astype(index_dtype(n_in)),
+                      X[rows, positions], n_in)
+
+
+@pytest.mark.parametrize("net", PAIR_NETS)
+@pytest.mark.parametrize("kind", ["listed", "dense", "sparse_rows"])
+@pytest.mark.parametrize("batch", [1, 7, 280])  # 280: over MAX_STORED_BATCH, lists not kept
+def test_a_pair_trains_each_network_as_it_trains_alone(rng, net, kind, batch):
+    """Two networks' epochs taken batch by batch in turn give each network the bits of its
+    own epoch, its mean loss included (a pair's two divisions by N, made one reciprocal
+    and two products by LLVM, were an ulp off)."""
+    from steepest.kernels.cpu import loops
+
+    hidden, output, loss_name = PAIR_NETS[net]
+    sizes = np.array([40, 16, 8, 3], np.int64)
+    acts = np.array([codes.ACTIVATION_CODES[a] for a in (hidden, hidden, output)], np.int64)
+    loss = codes.LOSS_CODES[loss_name]
+    n_params = 40 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3
+    X = _pair_inputs(rng, kind)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 300)]
+    order = rng.permutation(300)
+    first, second = (0.3 * rng.standard_normal((2, n_params))).astype(np.float32)
+    rates = np.float32(0.5), np.float32(0.07)
+    got = first.copy(), second.copy()
+    losses = loops.sgd_epoch_minibatch_pair_fused(*got, sizes, acts, loss, X, Y, order, batch,
+                                                  *rates)
+    for params, rate, pair_params, pair_loss in zip((first, second), rates, got, losses):
+        alone = params.copy()
+        want = loops.sgd_epoch_minibatch_fused(alone, sizes, acts, loss, X, Y, order, batch,
+                                               rate, loops.NO_PROBE)
+        np.testing.assert_array_equal(pair_params, alone)
+        assert pair_loss == want
+    assert not np.array_equal(got[0], first)  # it trained
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_the_sweep_pairs_networks_only_while_its_jobs_outnumber_the_threads(n_threads):
+    from steepest.kernels.cpu.sweeps import ALONE, sgd_jobs
+
+    for active in ([1] * 16, [1] * 3, [1, 0, 1, 1, 0, 1, 1], [0] * 4 + [1] * 9, [1], []):
+        live = np.flatnonzero(active)
+        jobs = sgd_jobs(np.array(active, np.int64), n_threads, pair=True)
+        paired = jobs[jobs[:, 1] != ALONE]
+        # each active network once, in order; the pairs first, then the networks alone
+        assert jobs[jobs != ALONE].tolist() == live.tolist()
+        assert (jobs[:len(paired), 1] != ALONE).all()
+        assert len(paired) == min(len(live) // 2, max(len(live) - n_threads, 0))
+        assert len(jobs) >= min(len(live), n_threads)
+        unpaired = sgd_jobs(np.array(active, np.int64), n_threads, pair=False)
+        assert unpaired[:, 0].tolist() == live.tolist() and (unpaired[:, 1] == ALONE).all()
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_sweep_in_pairs_equals_its_networks_trained_alone(rng, n_threads):
+    """Sixteen networks, three of them stopped: at one thread every job is a pair but
+    the last, at two the jobs are pairs too; each network comes out bit for bit as alone."""
+    from steepest.kernels.cpu import loops
+
+    sizes = np.array([40, 16, 8, 3], np.int64)
+    acts = np.array([codes.ACTIVATION_CODES[a] for a in ("sigmoid",) * 3], np.int64)
+    loss = codes.LOSS_CODES["mse"]
+    X = _pair_inputs(rng, "listed")
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 300)]
+    order = rng.permutation(300)
+    params = (0.3 * rng.standard_normal((16, 40 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3))
+              ).astype(np.float32)
+    rates = np.geomspace(0.05, 5.0, 16).astype(np.float32)
+    active = np.ones(16, np.int64)
+    active[[2, 9, 10]] = 0
+    got, losses = params.copy(), np.empty(16, np.float32)
+    old = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        cpu.sweep_sgd_epoch(got, sizes, acts, loss, X, Y, order, 1, rates, active, losses)
+    finally:
+        numba.set_num_threads(old)
+    assert loops.sgd_epoch_minibatch_pair_fused.signatures  # the pairs ran
+    for k in range(16):
+        if not active[k]:
+            np.testing.assert_array_equal(got[k], params[k])
+            assert np.isnan(losses[k])
+            continue
+        alone = params[k].copy()
+        want = cpu.sgd_epoch_minibatch(alone, sizes, acts, loss, X, Y, order, 1, rates[k])
+        np.testing.assert_array_equal(got[k], alone)
+        assert losses[k] == np.float32(want)

@@ -37,7 +37,14 @@ from ._inputs import (
     prefetch_sample,
     sample_inputs,
 )
-from ._jit import JIT_OPTIONS, NO_REFCOUNT_OPTIONS, jit, jit_inline, jit_no_refcount
+from ._jit import (
+    JIT_OPTIONS,
+    NO_REFCOUNT_OPTIONS,
+    jit,
+    jit_inline,
+    jit_no_refcount,
+    jit_true_division,
+)
 from ._layout import fused_layout, pack_params, unpack_params
 from ._maths import (
     ONE,
@@ -766,6 +773,12 @@ def fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size, l
         unpack_params(probe, update_w, update_b, net)
         return total * inv_n
     unpack_params(params, w, bias, net)
+    return mean_loss(total, n)
+
+
+@jit_true_division
+def mean_loss(total, n):
+    """An epoch's mean loss over its n samples: one true division, wherever it is inlined."""
     return total / np.float32(n)
 
 

@@ -67,6 +67,11 @@ jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)
 # in the fused path's order): without reassociation LLVM cannot vectorise it into partial
 # sums.  Instructions keep their own flags when inlined, so this holds inside any caller.
 jit_in_order = numba.njit(**{**JIT_OPTIONS, "fastmath": FASTMATH - {"reassoc"}})
+# For a division whose bits are part of the result (an epoch's mean loss): with ``arcp``
+# LLVM turns two divisions by one value in a function (the two means of a pair of networks,
+# ``_pairs.py``) into a reciprocal and two products, an ulp away from the division the
+# network's loop makes alone.  Kept per instruction, as above.
+jit_true_division = numba.njit(**{**JIT_OPTIONS, "fastmath": FASTMATH - {"arcp"}})
 
 _KERNEL_DIR = Path(__file__).resolve().parent
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ._fused import fused_gradient, fused_sgd_epoch
 from ._jit import jit
+from ._pairs import fused_sgd_epoch_pair
 from .optimizers import sgd_step
 from .paths import training_path
 
@@ -45,6 +46,15 @@ def sgd_epoch_minibatch_tiled(params, sizes, activations, loss, X, Y, order, bat
     """``sgd_epoch_minibatch`` on the tiled passes (``tiles``: a ``_tiled.Tiles``)."""
     return fused_sgd_epoch(params, sizes, activations, loss, X, Y, order, batch_size,
                            learning_rate, tiles, probe)
+
+
+@jit
+def sgd_epoch_minibatch_pair_fused(first, second, sizes, activations, loss, X, Y, order,
+                                   batch_size, first_rate, second_rate):
+    """Two networks' ``sgd_epoch_minibatch`` on the fused path, one thread, batch by batch in
+    turn (``_pairs.py``: each gets its own bits); returns their two mean losses."""
+    return fused_sgd_epoch_pair(first, second, sizes, activations, loss, X, Y, order,
+                                batch_size, first_rate, second_rate)
 
 
 def sgd_epoch_minibatch(params, sizes, activations, loss, X, Y, order, batch_size,
