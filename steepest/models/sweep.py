@@ -374,10 +374,10 @@ class _Sweep:
                 self.start_loss = [probe[0] for probe in self._each_network(
                     self._probe, range(len(self.nets)))]
                 scale = input_scale_warning(X, self.nets[0].sizes[0])  # X's alone: once
-                for net, run, state in zip(self.nets, self.runs, self.warned):
-                    if scale is not None:  # into its history; one warning at the end
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore", TrainingWarning)
+                if scale is not None:
+                    with warnings.catch_warnings():  # into each history; one warning at the end
+                        warnings.simplefilter("ignore", TrainingWarning)
+                        for net, run, state in zip(self.nets, self.runs, self.warned):
                             net._warn("scale", scale, state, run.history)
             progress = progress_bar(plan.epochs, plan.verbose, unit="epoch")
             try:
@@ -494,7 +494,7 @@ class _Sweep:
         """Network i's divergence check after ``epoch`` (as ``fit``'s): False, with the
         network stopped and its weights restored to ``last_good``, where it diverged."""
         net, run = self.nets[i], self.runs[i]
-        probe_loss, norms, moving = probe
+        probe_loss, _, moving = probe
         problem = net._divergence(loss, probe_loss, moving, self.start_loss[i])
         if problem is None:
             return True
