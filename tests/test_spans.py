@@ -3,6 +3,7 @@ sweep's per-network checks): the results in the items' order, each share's compi
 one thread, a share that hands work on itself finishing, and an error raised after all."""
 
 import threading
+import time
 
 import numba
 import pytest
@@ -27,6 +28,19 @@ def test_the_items_are_shared_among_threads_each_share_on_one_of_numbas():
     assert len({ident for ident, _ in seen}) >= 2
     assert {threads for _, threads in seen} == {1}
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored here
+
+
+@TWO_THREADS
+def test_a_slow_item_holds_up_no_other():
+    # each thread takes the next item not yet taken: in fixed shares the items after a
+    # slow one (a sweep's going network among stopped ones) waited on its thread
+    def work(item):
+        if item == 0:
+            time.sleep(0.5)
+        return threading.get_ident()
+
+    slow, *others = each_in_threads(work, list(range(6)))
+    assert slow not in others
 
 
 def test_one_item_keeps_the_threads_for_its_own_calls():

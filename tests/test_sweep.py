@@ -475,6 +475,33 @@ def test_the_networks_checks_are_shared_among_the_threads(data, monkeypatch):
     assert len(threads["probe"]) >= 2 and len(threads["accuracy"]) >= 2
 
 
+def test_networks_that_start_from_the_same_weights_are_probed_once_at_the_start(data,
+                                                                               monkeypatch):
+    # fit's start loss (the divergence check's "grew from") is a function of the weights and
+    # the probe rows: a learning-rate sweep from one seed probed the same weights K times
+    from steepest.models import sweep as sweep_module
+
+    X, y, _, _ = data
+    seen = []
+    original = sweep_module._Sweep._start_losses
+
+    def spy(self):
+        probed = []
+        probe = self._probe
+        self._probe = lambda net: probed.append(net) or probe(net)
+        losses = original(self)
+        del self._probe
+        seen.append((losses, [probe(net)[0] for net in self.nets], probed))
+        return losses
+
+    monkeypatch.setattr(sweep_module._Sweep, "_start_losses", spy)
+    steepest.sweep(SIZES, X, y, learning_rates=[0.01, 0.02, 0.03], seeds=[4, 9], epochs=1,
+                   batch_size=10, **NET)
+    (losses, each_alone, probed), = seen
+    assert losses == each_alone  # each network's own probe, bit for bit
+    assert len(probed) == 2 and losses[0] == losses[2] != losses[3] == losses[5]
+
+
 @pytest.mark.parametrize("batch_size", [None, 600, 500])
 def test_the_warm_up_trains_a_few_rows_not_an_epoch(monkeypatch, batch_size):
     # a batch of all the rows (or of more than half of them) made the warm-up a whole epoch

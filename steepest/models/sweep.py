@@ -371,8 +371,7 @@ class _Sweep:
                 warmup = self._warm_up()
                 for run in self.runs:
                     run.history.warmup_seconds = warmup
-                self.start_loss = [probe[0] for probe in self._each_network(
-                    self._probe, range(len(self.nets)))]
+                self.start_loss = self._start_losses()
                 scale = input_scale_warning(X, self.nets[0].sizes[0])  # X's alone: once
                 if scale is not None:
                     with warnings.catch_warnings():  # into each history; one warning at the end
@@ -464,21 +463,34 @@ class _Sweep:
             k.to_host(host, device)
         seconds = time.perf_counter() - tic
         trained = np.flatnonzero(self.active)
-        probes = dict(zip(trained, self._each_network(self._probe, trained), strict=True))
-        going_on = [i for i in trained if self._still_good(i, epoch, float(losses[i]), rates[i],
-                                                           probes[i], last_good[i])]
-        rights = self._each_network(self._right, going_on)
-        for i, right in zip(going_on, rights, strict=True):
-            self._record(i, epoch, float(losses[i]), rates[i], seconds, probes[i], right)
+        checked = self.backend.each_item(
+            lambda i: self._check_epoch(i, epoch, float(losses[i]), rates[i], last_good[i]),
+            list(trained))
+        for i, (probe, right) in zip(trained, checked, strict=True):
+            if self.active[i]:
+                self._record(i, epoch, float(losses[i]), rates[i], seconds, probe, right)
 
-    def _each_network(self, work, indices):
-        """[work(self.nets[i]) for i in indices], the networks shared among the threads where
-        the backend's kernels allow (``Backend.each_item``).  After each epoch every network
-        is probed and its training accuracy counted.  On 16 W1 networks, with each
-        network's pass shared among the threads in turn and its Python between the passes on
-        one thread, that took 26.9 ms of accuracy passes and 4.25 ms of probes; by network,
-        22.6 and 3.09 ms (medians of 40 alternating pairs, issue 15)."""
-        return self.backend.each_item(lambda i: work(self.nets[i]), list(indices))
+    def _check_epoch(self, i, epoch, loss, rate, last_good):
+        """Network i after ``epoch``: (its probe, the rows it predicts right), or (its probe,
+        None) where it diverged and was stopped.  One item per network for the threads
+        (``Backend.each_item``), so that a network's accuracy pass follows its own probe
+        with no wait for the others' probes."""
+        net = self.nets[i]
+        probe = self._probe(net)
+        if not self._still_good(i, epoch, loss, rate, probe, last_good):
+            return probe, None
+        return probe, self._right(net)
+
+    def _start_losses(self):
+        """Each network's probe loss before training (fit's ``start_loss``), probed once for
+        the networks that start from the same weights (a learning-rate sweep's, from one
+        seed): a function of the weights and the probe rows alone."""
+        firsts = {}  # the weights' bytes -> the first network that starts from them
+        starts = [firsts.setdefault(params.tobytes(), i) for i, params in enumerate(self.params)]
+        probed = list(firsts.values())
+        losses = dict(zip(probed, self.backend.each_item(
+            lambda i: self._probe(self.nets[i])[0], probed), strict=True))
+        return [losses[first] for first in starts]
 
     def _probe(self, net):
         """fit's gradient probe of one network, by the sweep's code."""

@@ -10,6 +10,7 @@ hand-off per call, so fit's accuracy pass over eight runs of rows is one call) a
 compaction of a mostly-zero X (``models/validation.py``).
 """
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,26 +47,32 @@ def in_threads(function, spans):
 
 
 def each_in_threads(work, items):
-    """[work(item) for item in items], the items in spans on the threads (``spans``), each
-    span's own compiled calls then on its thread alone: a span those calls handed on would
-    wait for a pool thread that may be the one running it.  For items of milliseconds
-    each, their Python between the compiled calls (a sweep's networks' probes and accuracy
-    passes, ``models/sweep.py``) then runs while another thread computes."""
+    """[work(item) for item in items] on the threads, each thread taking the next item not
+    yet taken until none is left (items of unequal cost, such as a sweep's stopped and
+    going networks, keep every thread busy), each item's own compiled calls then on its
+    thread alone: work those calls handed on would wait for a pool thread that may be the
+    one running it.  For items of milliseconds each, their Python between the compiled
+    calls (a sweep's networks' probes and accuracy passes, ``models/sweep.py``) then runs
+    while another thread computes."""
     import numba
 
     parts = spans(len(items), 1)
     if len(parts) == 1:  # one item, or one thread: its own calls keep the threads
         return [work(item) for item in items]
+    results = [None] * len(items)
+    taken = itertools.count()  # its next() is one C call: atomic under the GIL
 
-    def share(start, stop):
+    def share(_start, _stop):
         previous = numba.get_num_threads()
         numba.set_num_threads(1)  # this thread's own count (numba's is per thread)
         try:
-            return [work(item) for item in items[start:stop]]
+            while (i := next(taken)) < len(items):
+                results[i] = work(items[i])
         finally:
             numba.set_num_threads(previous)
 
-    return [result for part in in_threads(share, parts) for result in part]
+    in_threads(share, parts)
+    return results
 
 
 def _threads():
