@@ -21,10 +21,14 @@ def test_the_results_come_in_the_items_order(n):
 
 @TWO_THREADS
 def test_the_items_are_shared_among_threads_each_share_on_one_of_numbas():
-    seen = each_in_threads(lambda item: (threading.get_ident(), numba.get_num_threads()),
-                           list(range(6)))
-    # the calling thread and the pool's (a pool thread done with its share may take the
-    # next one, so a larger pool need not show one thread per share)
+    def work(item):
+        # long enough for a pool thread to start: quicker items may all be taken by the
+        # calling thread before it does (each thread takes the next item when it is free)
+        time.sleep(0.05)
+        return threading.get_ident(), numba.get_num_threads()
+
+    seen = each_in_threads(work, list(range(6)))
+    # the calling thread and the pool's (a larger pool need not show one thread per item)
     assert len({ident for ident, _ in seen}) >= 2
     assert {threads for _, threads in seen} == {1}
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored here

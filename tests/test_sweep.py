@@ -3,6 +3,7 @@ order of samples; divergence stops one network, not the others; the result's tab
 plot; bad arguments are refused before any work; the sweep kernels against the reference."""
 
 import threading
+import time
 
 import numba
 import numpy as np
@@ -464,6 +465,9 @@ def test_the_networks_checks_are_shared_among_the_threads(data, monkeypatch):
 
         def spy(self, *args, _original=original, _key=key, **kwargs):
             threads[_key].add(threading.get_ident())
+            # long enough for the pool's thread to start: on these few rows a network's
+            # checks take microseconds, and the calling thread could take all of them
+            time.sleep(0.05)
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(Network, method, spy)
