@@ -1,6 +1,6 @@
 """The first minutes on a GPU, in one command: ``bash benchmarks/gpu_check.sh``.
 
-On a machine with an NVIDIA GPU it runs, in about 8 minutes on one H100/H200:
+On a machine with an NVIDIA GPU it runs, in about 9 minutes on one H100/H200:
 
 1. the ``gpu``-marked tests (``tests/``: the device is really used, the launch limits);
 2. ``compute-sanitizer --tool racecheck`` and ``--tool memcheck`` over one short epoch of
@@ -13,8 +13,14 @@ On a machine with an NVIDIA GPU it runs, in about 8 minutes on one H100/H200:
    the plan chose the faster path (if not, the constants in ``cuda/loops.py`` need the
    measured values);
 
+5. the sweeps (``--sweeps``, issue 15's GPU target: 16 networks in ≤ 1.5× the time of one):
+   one epoch of K = 1, 16 and 32 networks of W1 and W2 by ``steepest.sweep(device="cuda")``,
+   timed in back-to-back pairs against one network's ``fit(epochs=1)`` on the GPU, each
+   sweep's weights checked against the same sweep on the CPU;
+
 and prints one table: samples/s, × torch, test accuracy on the GPU and on the CPU after the
-same epoch, and how far the GPU's weights are from the CPU's; then the launch-plan table.
+same epoch, and how far the GPU's weights are from the CPU's; then the launch-plan table and
+the sweep table.
 Logs and the benchmark JSON go to ``$OUT`` (or ``gpu-check/``).  Without a GPU it says so
 and exits 2, having checked nothing: the CUDA code is tested on the simulator and compiled
 to PTX in CI, but only a GPU can show its speed, its races and its limits.
@@ -155,6 +161,102 @@ def launch_plan_table(results):
     return "\n".join(lines)
 
 
+# Issue 15's GPU target: a sweep of 16 networks in at most 1.5× the time of one network's
+# epoch; the K of the curve around it, and the back-to-back (sweep, fit) pairs per K
+SWEEP_TARGET = (16, 1.5)
+SWEEP_NETWORKS = (1, 16, 32)
+SWEEP_PAIRS = 5
+SWEEP_WORKLOADS = ("W1", "W2")
+
+
+def _sweep_rates(rate, k):
+    """k learning rates from η/3 to 3η, geometrically (η alone for k = 1), as the CPU's
+    sweep benchmark (``test_bench_sweep.py``) takes them."""
+    import numpy as np
+
+    return [rate] if k == 1 else list(np.geomspace(rate / 3, rate * 3, k))
+
+
+def time_sweeps(workloads, X, y, networks=SWEEP_NETWORKS, pairs=SWEEP_PAIRS):
+    """For each workload (name: (sizes, hidden, output, loss, batch, rate), as
+    ``test_bench_cuda.WORKLOADS``) and each K in ``networks``: one epoch of K networks by
+    ``steepest.sweep(device="cuda")`` (rates η/3 … 3η, seed 0, X's own order), timed in
+    ``pairs`` back-to-back pairs (which goes first alternates) against one network's
+    ``fit(epochs=1)`` on the GPU, after both ran on a few rows (compiled, or loaded); and
+    the same sweep on the CPU.  A list of dicts: name, sizes, networks, samples, sweep_s
+    and fit_s (medians), ratio (the median of the pairs' sweep ÷ fit), weight_difference
+    (over the networks, the largest max|W_gpu − W_cpu| ÷ max|W_cpu|)."""
+    return [found for name, workload in workloads.items()
+            for found in _time_sweeps_of(name, workload, X, y, networks, pairs)]
+
+
+def _time_sweeps_of(name, workload, X, y, networks, pairs):
+    """``time_sweeps`` for one workload."""
+    import statistics
+
+    import numpy as np
+
+    import steepest
+
+    sizes, hidden, output, loss, batch, rate = workload
+    shape = dict(activation=hidden, output=output, loss=loss)
+
+    def sweep(rows, k, device="cuda"):
+        return steepest.sweep(sizes, X[:rows], y[:rows], learning_rates=_sweep_rates(rate, k),
+                              seeds=[0], epochs=1, batch_size=batch, shuffle=False,
+                              device=device, **shape)
+
+    def fit(rows):
+        net = steepest.Network(sizes, seed=0, device="cuda", **shape)
+        return net.fit(X[:rows], y[:rows], epochs=1, batch_size=batch, learning_rate=rate,
+                       shuffle=False)
+
+    def seconds(call, *args):
+        tick = time.perf_counter()
+        call(*args)
+        return time.perf_counter() - tick
+
+    n = len(X)
+    results = []
+    for k in networks:
+        sweep(min(n, 2 * batch), k)  # compile (or load) before timing
+        fit(min(n, 2 * batch))
+        sweep_s, fit_s = [], []
+        for round_ in range(pairs):
+            if round_ % 2:
+                fit_s.append(seconds(fit, n))
+            sweep_s.append(seconds(sweep, n, k))
+            if not round_ % 2:
+                fit_s.append(seconds(fit, n))
+        on_gpu, on_cpu = sweep(n, k), sweep(n, k, "cpu")
+        difference = max(float(np.abs(g._params - c._params).max() / np.abs(c._params).max())
+                         for g, c in zip(on_gpu.networks, on_cpu.networks, strict=True))
+        results.append(dict(name=name, sizes=list(sizes), networks=k, samples=n,
+                            sweep_s=statistics.median(sweep_s), fit_s=statistics.median(fit_s),
+                            ratio=statistics.median(s / f for s, f in zip(sweep_s, fit_s)),
+                            weight_difference=difference))
+    return results
+
+
+def sweep_table(results):
+    """The sweeps as text: per workload and K, the medians, the ratio to one fit, and the
+    target's verdict on its K's row."""
+    networks, target = SWEEP_TARGET
+    lines = [f"{'':4s} {'network':14s} {'K':>3s} {'sweep ms':>9s} {'fit ms':>8s} "
+             f"{'x one fit':>9s} {'model-samples/s':>16s} {'max|dW|/max|W|':>15s}  "
+             f"target (K = {networks}: <= {target})"]
+    for found in results:
+        verdict = ""
+        if found["networks"] == networks:
+            verdict = "yes" if found["ratio"] <= target else "NO"
+        rate = found["networks"] * found["samples"] / found["sweep_s"]
+        lines.append(f"{found['name']:4s} {'-'.join(map(str, found['sizes'])):14s} "
+                     f"{found['networks']:3d} {found['sweep_s'] * 1e3:9.1f} "
+                     f"{found['fit_s'] * 1e3:8.1f} {found['ratio']:9.2f} {rate:16,.0f} "
+                     f"{found['weight_difference']:15.2e}  {verdict}".rstrip())
+    return "\n".join(lines)
+
+
 def sanitize(log_dir):
     """racecheck and memcheck over ``one_epoch_per_path``: {tool: (ok, seconds, last line)}."""
     tool = shutil.which("compute-sanitizer")
@@ -206,6 +308,7 @@ def main():
     bench_json = log_dir / "cuda-benchmarks.json"
     steps["launch plans"] = run("launch-plans", [sys.executable, __file__, "--launch-plans"],
                                 log_dir)
+    steps["sweeps"] = run("sweeps", [sys.executable, __file__, "--sweeps"], log_dir)
     steps["benchmarks"] = run("benchmarks", [
         sys.executable, "-m", "pytest", "benchmarks/test_bench_cuda.py", "--benchmark-enable",
         f"--benchmark-json={bench_json}", "-q", "-p", "no:cacheprovider"], log_dir)
@@ -220,6 +323,9 @@ def main():
         print("\n" + table(benchmark_rows(bench_json), N_TRAIN))
     print("\nlaunch plan, µs per SGD step (one epoch of 2,048 rows):")
     print((log_dir / "launch-plans.log").read_text().rstrip())
+    print(f"\nsweeps, one epoch of {SWEEP_WORKLOADS} on the GPU against one network's fit "
+          f"(issue 15):")
+    print((log_dir / "sweeps.log").read_text().rstrip())
     print(f"\nlogs and benchmark JSON in {log_dir}")
     return 0 if all(ok for ok, _, _ in steps.values()) else 1
 
@@ -228,6 +334,19 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--one-epoch-per-path"]:
         sys.path.insert(0, str(ROOT))
         one_epoch_per_path()
+    elif sys.argv[1:] == ["--sweeps"]:
+        import warnings
+
+        warnings.simplefilter("ignore")  # numba's low-occupancy warnings
+        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from test_bench_cuda import N_TRAIN, WORKLOADS
+
+        import steepest
+
+        X_train, y_train = steepest.load_mnist()[:2]
+        print(sweep_table(time_sweeps({name: WORKLOADS[name] for name in SWEEP_WORKLOADS},
+                                      X_train[:N_TRAIN], y_train[:N_TRAIN])))
     elif sys.argv[1:] == ["--launch-plans"]:
         import warnings
 

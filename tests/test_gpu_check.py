@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import REAL_GPU, needs_cuda
 
@@ -79,3 +80,41 @@ def test_the_launch_plan_timing_runs_every_path():
         assert found["plan"] == loops.launch_plan([6, 5, 3], found["batch"], 6)
     assert loops.SHARED_MEMORY_OPT_IN  # switched back on
     assert len(gpu_check.launch_plan_table(results).splitlines()) == 3
+
+
+def test_the_sweep_table_gives_the_target_its_verdict():
+    def found(networks, ratio):
+        return {"name": "W1", "sizes": [784, 30, 10], "networks": networks, "samples": 50_000,
+                "sweep_s": 0.1 * ratio, "fit_s": 0.1, "ratio": ratio,
+                "weight_difference": 3e-6}
+
+    lines = gpu_check.sweep_table([found(1, 1.0), found(16, 1.4), found(16, 1.6),
+                                   found(32, 2.5)]).splitlines()
+    assert lines[1].split() == ["W1", "784-30-10", "1", "100.0", "100.0", "1.00", "500,000",
+                                "3.00e-06"]  # no verdict: not the target's K
+    assert lines[2].split()[-2:] == ["3.00e-06", "yes"]  # 16 networks in 1.4x one
+    assert lines[2].split()[6] == "5,714,286"  # 16 x 50,000 samples in 140 ms
+    assert lines[3].split()[-1] == "NO"
+    assert lines[4].split()[-1] == "3.00e-06"
+
+
+def test_the_sweep_step_times_workloads_the_cuda_benchmarks_define():
+    import test_bench_cuda
+
+    assert set(gpu_check.SWEEP_WORKLOADS) <= set(test_bench_cuda.WORKLOADS)
+    assert gpu_check.SWEEP_TARGET[0] in gpu_check.SWEEP_NETWORKS
+
+
+@needs_cuda
+def test_the_sweep_timing_runs_and_checks_against_the_cpu(rng):
+    # on the simulator here, tiny: every K is timed against a fit, and checked on the CPU
+    X = rng.random((4, 6), dtype=np.float32)
+    y = rng.integers(0, 3, 4)
+    workload = {"tiny": ([6, 5, 3], "sigmoid", "softmax", "cross_entropy", 2, 0.5)}
+    results = gpu_check.time_sweeps(workload, X, y, networks=(1, 2), pairs=1)
+    assert [(r["name"], r["networks"], r["samples"]) for r in results] == [
+        ("tiny", 1, 4), ("tiny", 2, 4)]
+    for found in results:
+        assert found["sweep_s"] > 0 and found["fit_s"] > 0 and found["ratio"] > 0
+        assert found["weight_difference"] <= 1e-4  # the simulator's sweep is the CPU's
+    assert len(gpu_check.sweep_table(results).splitlines()) == 3
