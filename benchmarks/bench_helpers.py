@@ -76,11 +76,16 @@ def timed(function, *args, **kwargs):
 
 
 def paired_ratio(numerator, denominator, rounds):
-    """The median over ``rounds`` of numerator's seconds ÷ denominator's, the two run back to
-    back in each round (which goes first alternates), so that the load of a shared machine,
-    which changes between one benchmark's rounds and the next's, weighs on both alike.  Each
-    is a callable that does its own untimed set-up and returns the seconds of its timed
-    part."""
+    """The median over ``rounds`` of numerator's seconds ÷ denominator's (``paired_ratios``)."""
+    return statistics.median(paired_ratios(numerator, denominator, rounds))
+
+
+def paired_ratios(numerator, denominator, rounds):
+    """Numerator's seconds ÷ denominator's in each of ``rounds`` rounds, sorted: the two run
+    back to back in each round (which goes first alternates), so that the load of a shared
+    machine, which changes between one benchmark's rounds and the next's, weighs on both
+    alike.  Each is a callable that does its own untimed set-up and returns the seconds of
+    its timed part."""
     ratios = []
     for round_ in range(rounds):
         if round_ % 2:
@@ -88,4 +93,4 @@ def paired_ratio(numerator, denominator, rounds):
             ratios.append(numerator() / below)
         else:
             ratios.append(numerator() / denominator())
-    return statistics.median(ratios)
+    return sorted(ratios)
