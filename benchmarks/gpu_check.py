@@ -238,6 +238,18 @@ def _time_sweeps_of(name, workload, X, y, networks, pairs):
     return results
 
 
+def sweeps_on_mnist():
+    """The ``--sweeps`` step: ``time_sweeps`` of SWEEP_WORKLOADS on the CUDA benchmarks'
+    MNIST rows, as ``sweep_table``."""
+    from test_bench_cuda import N_TRAIN, WORKLOADS
+
+    import steepest
+
+    X, y = steepest.load_mnist()[:2]
+    return sweep_table(time_sweeps({name: WORKLOADS[name] for name in SWEEP_WORKLOADS},
+                                   X[:N_TRAIN], y[:N_TRAIN], SWEEP_NETWORKS, SWEEP_PAIRS))
+
+
 def sweep_table(results):
     """The sweeps as text: per workload and K, the medians, the ratio to one fit, and the
     target's verdict on its K's row."""
@@ -340,13 +352,7 @@ if __name__ == "__main__":
         warnings.simplefilter("ignore")  # numba's low-occupancy warnings
         sys.path.insert(0, str(ROOT))
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from test_bench_cuda import N_TRAIN, WORKLOADS
-
-        import steepest
-
-        X_train, y_train = steepest.load_mnist()[:2]
-        print(sweep_table(time_sweeps({name: WORKLOADS[name] for name in SWEEP_WORKLOADS},
-                                      X_train[:N_TRAIN], y_train[:N_TRAIN])))
+        print(sweeps_on_mnist())
     elif sys.argv[1:] == ["--launch-plans"]:
         import warnings
 

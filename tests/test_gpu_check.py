@@ -106,15 +106,26 @@ def test_the_sweep_step_times_workloads_the_cuda_benchmarks_define():
 
 
 @needs_cuda
-def test_the_sweep_timing_runs_and_checks_against_the_cpu(rng):
-    # on the simulator here, tiny: every K is timed against a fit, and checked on the CPU
+def test_the_sweep_step_times_each_workload_and_checks_it_against_the_cpu(rng, monkeypatch):
+    # on the simulator here, tiny (6 inputs, not MNIST's 784: the simulator is slow): the
+    # step as the GPU check runs it, each sweep timed against a fit and checked on the CPU
+    import test_bench_cuda
+
+    import steepest
+
     X = rng.random((4, 6), dtype=np.float32)
     y = rng.integers(0, 3, 4)
-    workload = {"tiny": ([6, 5, 3], "sigmoid", "softmax", "cross_entropy", 2, 0.5)}
-    results = gpu_check.time_sweeps(workload, X, y, networks=(1, 2), pairs=1)
-    assert [(r["name"], r["networks"], r["samples"]) for r in results] == [
-        ("tiny", 1, 4), ("tiny", 2, 4)]
-    for found in results:
-        assert found["sweep_s"] > 0 and found["fit_s"] > 0 and found["ratio"] > 0
-        assert found["weight_difference"] <= 1e-4  # the simulator's sweep is the CPU's
-    assert len(gpu_check.sweep_table(results).splitlines()) == 3
+    monkeypatch.setattr(steepest, "load_mnist", lambda: (X, y, X, y))
+    monkeypatch.setattr(test_bench_cuda, "N_TRAIN", 4)
+    monkeypatch.setitem(test_bench_cuda.WORKLOADS, "W1",
+                        ([6, 5, 3], "sigmoid", "sigmoid", "mse", 2, 3.0))
+    monkeypatch.setitem(test_bench_cuda.WORKLOADS, "W2",
+                        ([6, 4, 4, 3], "sigmoid", "sigmoid", "mse", 1, 0.5))
+    monkeypatch.setattr(gpu_check, "SWEEP_NETWORKS", (2,))
+    monkeypatch.setattr(gpu_check, "SWEEP_PAIRS", 1)
+    rows = [row.split() for row in gpu_check.sweeps_on_mnist().splitlines()[1:]]
+    assert [row[:3] for row in rows] == [["W1", "6-5-3", "2"], ["W2", "6-4-4-3", "2"]]
+    for row in rows:
+        sweep_ms, fit_ms, ratio, difference = (float(row[i]) for i in (3, 4, 5, 7))
+        assert sweep_ms > 0 and fit_ms > 0 and ratio > 0
+        assert difference <= 1e-4  # the simulator's sweep is the CPU's, to float32 rounding
