@@ -75,6 +75,14 @@ def timed(function, *args, **kwargs):
     return time.perf_counter() - start, result
 
 
+def sweep_rates(rate, k):
+    """k learning rates from rate/3 to 3·rate, geometrically (rate alone for k = 1): the
+    sweep benchmarks' (``test_bench_sweep.py``, ``gpu_check.py --sweeps``)."""
+    if k == 1:
+        return [rate]
+    return list(np.geomspace(rate / 3, rate * 3, k))
+
+
 def paired_ratio(numerator, denominator, rounds):
     """The median over ``rounds`` of numerator's seconds ÷ denominator's (``paired_ratios``)."""
     return statistics.median(paired_ratios(numerator, denominator, rounds))

@@ -169,14 +169,6 @@ SWEEP_PAIRS = 5
 SWEEP_WORKLOADS = ("W1", "W2")
 
 
-def _sweep_rates(rate, k):
-    """k learning rates from η/3 to 3η, geometrically (η alone for k = 1), as the CPU's
-    sweep benchmark (``test_bench_sweep.py``) takes them."""
-    import numpy as np
-
-    return [rate] if k == 1 else list(np.geomspace(rate / 3, rate * 3, k))
-
-
 def time_sweeps(workloads, X, y, networks=SWEEP_NETWORKS, pairs=SWEEP_PAIRS):
     """For each workload (name: (sizes, hidden, output, loss, batch, rate), as
     ``test_bench_cuda.WORKLOADS``) and each K in ``networks``: one epoch of K networks by
@@ -193,8 +185,10 @@ def time_sweeps(workloads, X, y, networks=SWEEP_NETWORKS, pairs=SWEEP_PAIRS):
 def _time_sweeps_of(name, workload, X, y, networks, pairs):
     """``time_sweeps`` for one workload."""
     import statistics
+    from functools import partial
 
     import numpy as np
+    from bench_helpers import paired_ratios, sweep_rates, timed
 
     import steepest
 
@@ -202,7 +196,7 @@ def _time_sweeps_of(name, workload, X, y, networks, pairs):
     shape = dict(activation=hidden, output=output, loss=loss)
 
     def sweep(rows, k, device="cuda"):
-        return steepest.sweep(sizes, X[:rows], y[:rows], learning_rates=_sweep_rates(rate, k),
+        return steepest.sweep(sizes, X[:rows], y[:rows], learning_rates=sweep_rates(rate, k),
                               seeds=[0], epochs=1, batch_size=batch, shuffle=False,
                               device=device, **shape)
 
@@ -211,10 +205,9 @@ def _time_sweeps_of(name, workload, X, y, networks, pairs):
         return net.fit(X[:rows], y[:rows], epochs=1, batch_size=batch, learning_rate=rate,
                        shuffle=False)
 
-    def seconds(call, *args):
-        tick = time.perf_counter()
-        call(*args)
-        return time.perf_counter() - tick
+    def seconds_into(times, call, *args):
+        times.append(timed(call, *args)[0])
+        return times[-1]
 
     n = len(X)
     results = []
@@ -222,19 +215,14 @@ def _time_sweeps_of(name, workload, X, y, networks, pairs):
         sweep(min(n, 2 * batch), k)  # compile (or load) before timing
         fit(min(n, 2 * batch))
         sweep_s, fit_s = [], []
-        for round_ in range(pairs):
-            if round_ % 2:
-                fit_s.append(seconds(fit, n))
-            sweep_s.append(seconds(sweep, n, k))
-            if not round_ % 2:
-                fit_s.append(seconds(fit, n))
+        ratios = paired_ratios(partial(seconds_into, sweep_s, sweep, n, k),
+                               partial(seconds_into, fit_s, fit, n), pairs)
         on_gpu, on_cpu = sweep(n, k), sweep(n, k, "cpu")
         difference = max(float(np.abs(g._params - c._params).max() / np.abs(c._params).max())
                          for g, c in zip(on_gpu.networks, on_cpu.networks, strict=True))
         results.append(dict(name=name, sizes=list(sizes), networks=k, samples=n,
                             sweep_s=statistics.median(sweep_s), fit_s=statistics.median(fit_s),
-                            ratio=statistics.median(s / f for s, f in zip(sweep_s, fit_s)),
-                            weight_difference=difference))
+                            ratio=statistics.median(ratios), weight_difference=difference))
     return results
 
 

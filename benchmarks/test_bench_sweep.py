@@ -21,7 +21,7 @@ import statistics
 import numpy as np
 import pytest
 import workloads
-from bench_helpers import paired_ratios, smoke, timed
+from bench_helpers import paired_ratios, smoke, sweep_rates, timed
 
 import steepest
 
@@ -34,20 +34,13 @@ PAIRS = 9
 CASES = [pytest.param(name, k, id=f"{name}-K{k}") for name in ("W1", "W2") for k in NETWORKS]
 
 
-def _rates(work, k):
-    """k learning rates from η/3 to 3η, geometrically (η alone for k = 1)."""
-    if k == 1:
-        return [work.learning_rate]
-    return list(np.geomspace(work.learning_rate / 3, work.learning_rate * 3, k))
-
-
 def _options(work):
     return dict(activation=work.hidden, output=work.output, loss=work.loss)
 
 
 def _sweep(work, X, y, k):
-    return steepest.sweep(work.sizes, X, y, learning_rates=_rates(work, k), seeds=[0],
-                          epochs=1, batch_size=work.batch_size, shuffle=False,
+    return steepest.sweep(work.sizes, X, y, learning_rates=sweep_rates(work.learning_rate, k),
+                          seeds=[0], epochs=1, batch_size=work.batch_size, shuffle=False,
                           **_options(work))
 
 
